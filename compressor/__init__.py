@@ -1,0 +1,1 @@
+"""eqinfo: exact arithmetic coding with Equal-Info Windows, byte models and tokenizers."""

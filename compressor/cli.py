@@ -1,0 +1,220 @@
+"""The `eqinfo` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from compressor.coder import DEFAULT_PRECISION
+from compressor.corpus import CorpusError, read_documents
+from compressor.equal_info import WINDOW_BITS
+from compressor.methods import ArithmeticCoding, EqualInfoAC
+from compressor.models import MODELS, build_model
+from compressor.tokens import TOKEN_BITS
+
+
+def _progress(label: str, total: int):
+    return click.progressbar(length=total, label=f"{label:<7}", file=sys.stderr, show_pos=False, width=30)
+
+
+def _documents(path: str, limit: int | None, what: str) -> list[bytes]:
+    try:
+        docs = list(read_documents(path, limit))
+    except CorpusError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not docs:
+        raise click.ClickException(f"{what} {path} holds no documents")
+    return docs
+
+
+def make_codec(method: str, model_name: str, fit_docs, window_bits: int, token_bits: int, precision: int):
+    """The codec a command asked for; ValueErrors become usage errors."""
+    try:
+        model = build_model(model_name, fit_docs, precision)
+        if method == "equal_info_ac":
+            return EqualInfoAC(model, window_bits, token_bits)
+        return ArithmeticCoding(model, token_bits)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Training LLMs over neurally compressed text: exact Equal-Info arithmetic coding."""
+
+
+@main.command("codec-check")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Documents: C4 JSON lines (.json/.jsonl, optionally .gz; the `text` field) or a plain text file.",
+)
+@click.option(
+    "--model",
+    "model_name",
+    type=click.Choice(sorted(MODELS)),
+    default="order2",
+    show_default=True,
+    help="Byte model driving the coder (unigram + ac is the paper's StaticAC).",
+)
+@click.option(
+    "--fit",
+    "fit_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Documents to fit the model on [default: the input itself].",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["equal_info_ac", "ac"]),
+    default="equal_info_ac",
+    show_default=True,
+    help="Equal-Info windows, or one arithmetic-coded stream per document.",
+)
+@click.option(
+    "--window-bits",
+    type=click.Choice([str(b) for b in WINDOW_BITS]),
+    default="16",
+    show_default=True,
+    help="b: bits per Equal-Info window.",
+)
+@click.option(
+    "--token-bits",
+    type=click.Choice([str(t) for t in TOKEN_BITS]),
+    default="16",
+    show_default=True,
+    help="t: bits per token (vocabulary 2^t).",
+)
+@click.option(
+    "--precision",
+    type=click.IntRange(1, 16),
+    default=DEFAULT_PRECISION,
+    show_default=True,
+    help="P: probabilities are integers out of 2^P, every symbol at least 1.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Read at most this many documents.")
+def codec_check(input_path, model_name, fit_path, method, window_bits, token_bits, precision, limit):
+    """Encode every document, decode it and compare, byte for byte.
+
+    Prints a table, then one JSON line with the figures.  Exits 1 if any document does not
+    round-trip.
+    """
+    from compressor.codec_check import format_summary, run_check
+
+    docs = _documents(input_path, limit, "input")
+    fit_docs = _documents(fit_path, None, "--fit") if fit_path else docs
+    codec = make_codec(method, model_name, fit_docs, int(window_bits), int(token_bits), precision)
+    summary = run_check(codec, docs, progress=_progress)
+    summary["input"] = str(input_path)
+    summary["fit"] = str(fit_path or input_path)
+    click.echo(format_summary(summary))
+    click.echo(json.dumps(summary))
+    if not summary["exact"]:
+        sys.exit(1)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks, each against a named reference in the same run."""
+
+
+@bench.command("coder")
+@click.option(
+    "--symbols",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Symbols coded, each with its own 256-way distribution.",
+)
+@click.option(
+    "--reference-symbols",
+    type=click.IntRange(min=100),
+    default=20_000,
+    show_default=True,
+    help="Symbols given to the (slow) pure-Python reference coder.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def bench_coder(symbols, reference_symbols, seed):
+    """Coder throughput: C from integer CDFs and from float32, constriction 0.5.0, Python reference."""
+    from compressor import bench_coder as bc
+
+    result = bc.run(symbols=symbols, reference_symbols=reference_symbols, seed=seed)
+    click.echo(bc.format_table(result))
+    click.echo(json.dumps(result))
+
+
+@bench.command("windows")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Held-out documents to code.",
+)
+@click.option(
+    "--fit",
+    "fit_path",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Documents to fit the order-2 model on.",
+)
+@click.option("--fit-limit", type=click.IntRange(min=1), help="Fit on the first N documents of --fit only.")
+@click.option("--skip", type=click.IntRange(min=0), default=0, help="Skip the first N documents of --input.")
+@click.option("--window-bits", default="16,32", show_default=True, help="Comma-separated b values.")
+@click.option("--precision", type=click.IntRange(1, 16), default=DEFAULT_PRECISION, show_default=True)
+def bench_windows(input_path, fit_path, fit_limit, skip, window_bits, precision):
+    """Cost of exact windows against the paper's greedy (ambiguous) windows, same model and text."""
+    from compressor import bench_windows as bw
+
+    docs = _documents(input_path, None, "input")[skip:]
+    fit_docs = _documents(fit_path, fit_limit, "--fit")
+    try:
+        bits = [int(b) for b in window_bits.split(",")]
+        result = bw.run(docs, build_model("order2", fit_docs, precision), bits)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    result.update(input=str(input_path), fit=str(fit_path), fit_limit=fit_limit, skip=skip)
+    click.echo(bw.format_table(result))
+    click.echo(json.dumps(result))
+
+
+@main.command()
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Documents to code [default: the C4 sample if present, else text shipped with Python].",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=300, show_default=True)
+def demo(input_path, limit):
+    """Equal-Info coding of real text: fit on half, code the other half, check every byte."""
+    from compressor.codec_check import format_summary, run_check
+    from compressor.demo_text import default_documents
+
+    if input_path:
+        docs, source = _documents(input_path, limit, "input"), str(input_path)
+    else:
+        docs, source = default_documents(limit)
+    half = max(1, len(docs) // 2)
+    fit, test = docs[:half], docs[half:] or docs
+    click.echo(f"text: {source} ({len(docs)} documents; model fitted on {len(fit)}, coding {len(test)})\n")
+    failed = False
+    for method, model, bits, tbits in [
+        ("equal_info_ac", "order2", 16, 16),
+        ("equal_info_ac", "order2", 32, 16),
+        ("ac", "order2", 0, 16),
+        ("ac", "unigram", 0, 8),
+    ]:
+        codec = make_codec(method, model, fit, bits or 16, tbits, DEFAULT_PRECISION)
+        summary = run_check(codec, test, progress=_progress)
+        click.echo(format_summary(summary) + "\n")
+        failed |= not summary["exact"]
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+#include "quantize.h"
+
+#include <string.h>
+
+#include "status.h"
+
+#define LANES 16
+
+typedef struct {
+    float pre;   /* 2^64 for rows whose sum is so small that the scale would overflow float32 */
+    float scale;
+    uint32_t budget;
+    int argmax;
+} row_stats;
+
+/* Validity, fixed-order sum and first argmax.  Non-negative finite floats order like their
+ * bit patterns, and every bad value (negative, inf, nan) has a pattern >= 0x7f800000.  (Tracking
+ * the argmax's index in the first pass defeats vectorisation; a second, early-exit pass is
+ * twice as fast.) */
+EQ_VECTOR_KERNEL
+static int stats(const float *p, int n, int precision, row_stats *st) {
+    if (n < 2 || n > (1 << precision)) return RC_ERR_ALPHABET;
+    float lane[LANES] = {0};
+    uint32_t mx[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        uint32_t bits[LANES];
+        memcpy(bits, p + i, sizeof bits);
+        for (int j = 0; j < LANES; j++) {
+            lane[j] += p[i + j];
+            mx[j] = bits[j] > mx[j] ? bits[j] : mx[j];
+        }
+    }
+    for (int j = 0; i < n; i++, j++) {
+        uint32_t bits;
+        memcpy(&bits, p + i, 4);
+        lane[j] += p[i];
+        mx[j] = bits > mx[j] ? bits : mx[j];
+    }
+    uint32_t maxbits = 0;
+    for (int j = 0; j < LANES; j++) maxbits = mx[j] > maxbits ? mx[j] : maxbits;
+    if (maxbits >= 0x7f800000u) return RC_ERR_PROBS;
+    double half[LANES / 2];
+    for (int j = 0; j < LANES / 2; j++) half[j] = (double)lane[2 * j] + (double)lane[2 * j + 1];
+    double total = ((half[0] + half[1]) + (half[2] + half[3])) + ((half[4] + half[5]) + (half[6] + half[7]));
+    if (!(total > 0.0)) return RC_ERR_PROBS;
+    for (i = 0; i + LANES <= n; i += LANES) {
+        uint32_t bits[LANES];
+        memcpy(bits, p + i, sizeof bits);
+        int hit = 0;
+        for (int j = 0; j < LANES; j++) hit |= bits[j] == maxbits;
+        if (hit) break;
+    }
+    while (i < n) {
+        uint32_t bits;
+        memcpy(&bits, p + i, 4);
+        if (bits == maxbits) break;
+        i++;
+    }
+    st->budget = ((uint32_t)1 << precision) - (uint32_t)n;
+    st->pre = total < 0x1p-64 ? 0x1p64f : 1.0f;
+    st->scale = (float)((double)st->budget / (total * (double)st->pre));
+    st->argmax = i;
+    return RC_OK;
+}
+
+static inline uint32_t extra(float p, const row_stats *st) {
+    float x = (p * st->pre) * st->scale; /* both products exact-rounded float32: deterministic */
+    uint32_t e = (uint32_t)(int32_t)x;
+    return e < st->budget ? e : st->budget;
+}
+
+/* Sum of the extras of all symbols and of those below s. */
+EQ_VECTOR_KERNEL
+static void extras_sum(const float *p, int n, int s, const row_stats *st, uint32_t *used, uint32_t *below) {
+    uint32_t u = 0, b = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t e = extra(p[i], st);
+        u += e;
+        b += i < s ? e : 0;
+    }
+    *used = u;
+    *below = b;
+}
+
+EQ_VECTOR_KERNEL
+static uint32_t extras_write(const float *p, int n, const row_stats *st, int32_t *out) {
+    uint32_t u = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t e = extra(p[i], st);
+        out[i] = (int32_t)e;
+        u += e;
+    }
+    return u;
+}
+
+int quantize_row(const float *p, int n, int precision, int32_t *cdf) {
+    row_stats st;
+    int rc = stats(p, n, precision, &st);
+    if (rc != RC_OK) return rc;
+    uint32_t used = extras_write(p, n, &st, cdf + 1);
+    /* Sum of floors <= budget: the float errors add up to far less than one count. */
+    if (used > st.budget) return RC_ERR_PROBS;
+    cdf[1 + st.argmax] += (int32_t)(st.budget - used);
+    cdf[0] = 0;
+    int32_t acc = 0;
+    for (int i = 1; i <= n; i++) {
+        acc += 1 + cdf[i];
+        cdf[i] = acc;
+    }
+    return RC_OK;
+}
+
+int quantize_interval(const float *p, int n, int precision, int s, uint32_t *cum, uint32_t *freq) {
+    if (s < 0 || s >= n) return RC_ERR_INTERVAL;
+    row_stats st;
+    int rc = stats(p, n, precision, &st);
+    if (rc != RC_OK) return rc;
+    uint32_t used, below;
+    extras_sum(p, n, s, &st, &used, &below);
+    if (used > st.budget) return RC_ERR_PROBS;
+    uint32_t rem = st.budget - used;
+    *cum = (uint32_t)s + below + (st.argmax < s ? rem : 0);
+    *freq = 1 + extra(p[s], &st) + (st.argmax == s ? rem : 0);
+    return RC_OK;
+}
+
+/* Extras of every symbol into e[], and the sum of each block of 16 symbols' frequencies
+ * (1 + extra) into blocks[]; returns the sum of all extras. */
+EQ_VECTOR_KERNEL
+static uint32_t extras_blocks(const float *p, int n, const row_stats *st, uint32_t *e, uint32_t *blocks) {
+    uint32_t u = 0;
+    int i = 0, b = 0;
+    for (; i + 16 <= n; i += 16, b++) {
+        uint32_t bs = 0;
+        for (int j = 0; j < 16; j++) {
+            uint32_t x = extra(p[i + j], st);
+            e[i + j] = x;
+            bs += x;
+        }
+        blocks[b] = bs + 16;
+        u += bs;
+    }
+    uint32_t bs = 0;
+    for (; i < n; i++) {
+        uint32_t x = extra(p[i], st);
+        e[i] = x;
+        bs += x;
+    }
+    blocks[b] = bs + (uint32_t)(n % 16);
+    return u + bs;
+}
+
+int quantize_search(const float *p, int n, int precision, uint32_t q, uint32_t *scratch, int *sym, uint32_t *cum,
+                    uint32_t *freq) {
+    row_stats st;
+    int rc = stats(p, n, precision, &st);
+    if (rc != RC_OK) return rc;
+    uint32_t *e = scratch, *blocks = scratch + n;
+    uint32_t used = extras_blocks(p, n, &st, e, blocks);
+    if (used > st.budget) return RC_ERR_PROBS;
+    uint32_t rem = st.budget - used;
+    e[st.argmax] += rem;
+    blocks[st.argmax / 16] += rem;
+    uint32_t acc = 0;
+    int b = 0, nblocks = (n + 15) / 16;
+    while (b < nblocks - 1 && acc + blocks[b] <= q) acc += blocks[b++];
+    int i = b * 16, end = i + 16 < n ? i + 16 : n;
+    while (i < end - 1 && acc + 1 + e[i] <= q) acc += 1 + e[i++];
+    if (q < acc || q >= acc + 1 + e[i]) return RC_ERR_STREAM; /* q past 2^P: cannot happen, q < 2^P */
+    *sym = i;
+    *cum = acc;
+    *freq = 1 + e[i];
+    return RC_OK;
+}
+
+int cdf_row_check(const int32_t *cdf, int n, int precision) {
+    if (cdf[0] != 0) return 0;
+    for (int i = 0; i < n; i++)
+        if (cdf[i + 1] <= cdf[i]) return i + 1;
+    if (cdf[n] != (1 << precision)) return n;
+    return -1;
+}
+
+/* Counts the entries <= q while checking monotonicity: one branch-free streaming pass, which
+ * beats a binary search when every row is fresh from memory. */
+EQ_VECTOR_KERNEL
+int cdf_search(const int32_t *cdf, int n, int precision, uint32_t q) {
+    int32_t qi = (int32_t)q;
+    int count = 0, bad = 0;
+    for (int i = 1; i < n; i++) {
+        count += cdf[i] <= qi;
+        bad |= cdf[i] <= cdf[i - 1];
+    }
+    bad |= cdf[0] != 0 || cdf[n] != (1 << precision) || cdf[n] <= cdf[n - 1];
+    return bad ? -1 : count;
+}

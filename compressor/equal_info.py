@@ -1,0 +1,173 @@
+"""Equal-Info Windows over whole documents: many documents in lockstep.
+
+Each step asks the model for the next window of every active document at once (one batched
+`predict` over window-local contexts), then the C coder decides where each window ends.
+Decoding runs one symbol per step for every active window, since the model needs the decoded
+prefix.  Windows are b bits each; a document's symbols end with EOS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from compressor import coder
+from compressor.models import ALPHABET, EOS, ByteModel
+
+WINDOW_BITS = (16, 24, 32, 64, 128)
+
+Progress = Callable[[int], None]
+
+
+class WindowDecodeError(ValueError):
+    """A document's windows do not decode to one complete document."""
+
+
+def check_window_bits(window_bits: int, precision: int) -> None:
+    if window_bits not in WINDOW_BITS:
+        raise ValueError(f"window bits must be one of {WINDOW_BITS}, got {window_bits}")
+    if window_bits < precision:
+        raise ValueError(
+            f"window bits {window_bits} < precision {precision}: a window could not hold every first symbol"
+        )
+
+
+@dataclass
+class DocumentWindows:
+    """One document's Equal-Info windows."""
+
+    values: np.ndarray  # uint8 [W, window_bits // 8], each window's b bits, big-endian
+    symbols: np.ndarray  # int32 [W], symbols coded in each window
+    ideal_bits: float  # sum of -log2 of the coded symbols' quantised probabilities
+
+
+@dataclass
+class _Flat:
+    """Documents concatenated, for vectorised slicing."""
+
+    symbols: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, docs: Sequence[np.ndarray]) -> _Flat:
+        for i, d in enumerate(docs):
+            if d.size == 0 or d[-1] != EOS or (d[:-1] == EOS).any() or d.min() < 0 or d.max() > EOS:
+                raise ValueError(f"document {i}: symbols must be bytes 0..255 followed by exactly one EOS")
+        lengths = np.array([d.size for d in docs], dtype=np.int64)
+        ends = np.cumsum(lengths)
+        flat = np.concatenate(docs).astype(np.int32) if docs else np.zeros(0, np.int32)
+        return cls(flat, ends - lengths, ends)
+
+
+def encode_documents(
+    docs: Sequence[np.ndarray],
+    model: ByteModel,
+    window_bits: int,
+    greedy: bool = False,
+    progress: Progress | None = None,
+) -> list[DocumentWindows]:
+    """Each document's symbols (ending in EOS) -> its windows.
+
+    greedy=True uses the paper's ambiguous rule (for measuring the exact rule's cost only:
+    its windows cannot be decoded reliably).
+    """
+    check_window_bits(window_bits, model.precision)
+    flat = _Flat.of(docs)
+    pos = flat.starts.copy()
+    span = np.full(len(docs), max(8, window_bits), dtype=np.int64)  # candidate symbols per window
+    values: list[list[np.ndarray]] = [[] for _ in docs]
+    counts: list[list[int]] = [[] for _ in docs]
+    ideal = np.zeros(len(docs))
+    active = np.flatnonzero(pos < flat.ends)
+    while active.size:
+        lengths = np.minimum(span[active], flat.ends[active] - pos[active])
+        k = int(lengths.max())
+        offs = np.arange(k)
+        valid = offs[None, :] < lengths[:, None]
+        syms = np.where(valid, flat.symbols[np.where(valid, pos[active, None] + offs[None, :], 0)], 0)
+        table, rows = model.predict(np.minimum(syms, 255))
+        rows = rows[:, :k]
+        consumed, vals = coder.encode_windows(table, rows, syms, lengths, window_bits, model.precision, EOS, greedy)
+        done = consumed > 0
+        span[active[~done]] *= 2
+        coded = offs[None, :] < consumed[:, None]
+        freq = (table[rows, syms + 1] - table[rows, syms])[coded]
+        np.add.at(ideal, np.repeat(active, consumed), model.precision - np.log2(freq))
+        pos[active[done]] += consumed[done]
+        for i in np.flatnonzero(done):
+            values[active[i]].append(vals[i])
+            counts[active[i]].append(int(consumed[i]))
+        if progress is not None:
+            progress(int(consumed.sum()))
+        active = active[pos[active] < flat.ends[active]]
+    nb = window_bits // 8
+    return [
+        DocumentWindows(np.array(v, dtype=np.uint8).reshape(-1, nb), np.array(c, dtype=np.int32), float(b))
+        for v, c, b in zip(values, counts, ideal, strict=True)
+    ]
+
+
+def decode_documents(
+    windows: Sequence[np.ndarray],
+    model: ByteModel,
+    window_bits: int,
+    progress: Progress | None = None,
+) -> list[np.ndarray | WindowDecodeError]:
+    """Each document's windows -> its symbols (ending in EOS), or the error that stopped it."""
+    check_window_bits(window_bits, model.precision)
+    nb = window_bits // 8
+    n_docs = len(windows)
+    results: list[np.ndarray | WindowDecodeError | None] = [None] * n_docs
+    if n_docs == 0:
+        return []
+    decoder = coder.WindowDecoder(n_docs, window_bits, model.precision, ALPHABET, EOS)
+    decoded: list[list[int]] = [[] for _ in range(n_docs)]
+    next_window = np.zeros(n_docs, dtype=np.int64)
+    counts = np.array([w.shape[0] for w in windows], dtype=np.int64)
+    for d in np.flatnonzero(counts == 0):
+        results[d] = WindowDecodeError(f"document {d}: no windows")
+    live = np.flatnonzero(counts > 0).astype(np.int32)
+    if live.size:
+        decoder.start(live, np.stack([np.asarray(windows[d][0], dtype=np.uint8).reshape(nb) for d in live]))
+    next_window[live] = 1
+    ctx = np.zeros((n_docs, 16), dtype=np.int32)
+    clen = np.zeros(n_docs, dtype=np.int64)
+    out = np.empty(n_docs, dtype=np.int32)
+    while live.size:
+        k = int(clen[live].max())
+        table, rows = model.predict(ctx[live, :k])
+        row = rows[np.arange(live.size), clen[live]]
+        step_out = out[: live.size]
+        decoder.step(live, table, np.ascontiguousarray(row, dtype=np.int32), step_out)
+        ended = np.zeros(live.size, dtype=bool)
+        for i, (d, s) in enumerate(zip(live.tolist(), step_out.tolist(), strict=True)):
+            if s >= 0:
+                decoded[d].append(s)
+            if s == EOS:
+                ended[i] = True
+                if next_window[d] < counts[d]:
+                    results[d] = WindowDecodeError(
+                        f"document {d}: {counts[d] - next_window[d]} window(s) after the one holding EOS"
+                    )
+                else:
+                    results[d] = np.array(decoded[d], dtype=np.int32)
+            elif s < 0:
+                clen[d] = 0
+                if next_window[d] >= counts[d]:
+                    ended[i] = True
+                    results[d] = WindowDecodeError(f"document {d}: windows end before EOS (truncated stream)")
+                else:
+                    decoder.start(np.array([d], np.int32), np.asarray(windows[d][next_window[d]], np.uint8)[None])
+                    next_window[d] += 1
+            else:
+                if clen[d] == ctx.shape[1]:
+                    ctx = np.concatenate([ctx, np.zeros_like(ctx)], axis=1)
+                ctx[d, clen[d]] = s
+                clen[d] += 1
+        if progress is not None:
+            progress(int((step_out >= 0).sum()))
+        live = live[~ended]
+    return results  # type: ignore[return-value]

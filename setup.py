@@ -1,0 +1,68 @@
+"""Builds the eqinfo package and its C coder; every dependency pin lives here."""
+
+import os
+
+from setuptools import Extension, find_packages, setup
+
+# Runtime pins. Later stages add their own here (torch, apache-beam, array-record, ...).
+INSTALL_REQUIRES = [
+    "numpy==2.4.6",
+    "click==8.3.1",
+]
+
+EXTRAS_REQUIRE = {
+    "dev": [
+        "pytest==9.2.0",
+        "hypothesis==6.170.15",
+        "ruff==0.17.5",
+        "constriction==0.5.0",  # the reference coder in `eqinfo bench coder`
+    ],
+}
+
+CFLAGS = [
+    "-O3",
+    "-std=gnu11",
+    "-ffp-contract=off",
+    "-fno-fast-math",
+    "-Wall",
+    "-Wextra",
+    "-Wshadow",
+    "-Wno-unused-parameter",
+    "-Wno-missing-field-initializers",
+]
+if os.environ.get("EQINFO_WERROR"):
+    CFLAGS.append("-Werror")
+if os.environ.get("EQINFO_ASAN"):
+    CFLAGS += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1"]
+
+coder = Extension(
+    "compressor._coder",
+    sources=[
+        "compressor/csrc/module.c",
+        "compressor/csrc/range_coder.c",
+        "compressor/csrc/quantize.c",
+        "compressor/csrc/equal_info.c",
+    ],
+    depends=[
+        "compressor/csrc/range_coder.h",
+        "compressor/csrc/quantize.h",
+        "compressor/csrc/equal_info.h",
+        "compressor/csrc/status.h",
+    ],
+    extra_compile_args=CFLAGS,
+    extra_link_args=["-fsanitize=address,undefined"] if os.environ.get("EQINFO_ASAN") else [],
+)
+
+setup(
+    name="eqinfo",
+    version="0.1.0",
+    description="Training LLMs over neurally compressed text: Equal-Info Windows, exact coding, M1/M2.",
+    python_requires=">=3.11",
+    packages=find_packages(
+        include=["compressor", "compressor.*", "pipelines", "pipelines.*", "m2_train", "m2_train.*"]
+    ),
+    ext_modules=[coder],
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["eqinfo=compressor.cli:main"]},
+)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from compressor import coder
+from compressor.contexts import ContextBuffer
 from compressor.models import ALPHABET, EOS, ByteModel
 
 Progress = Callable[[int], None]
@@ -45,33 +46,6 @@ def max_symbols(nbytes: int, precision: int) -> int:
     return int((nbytes * 8 + 64) / cheapest) + 2
 
 
-class _Histories:
-    """Each document's decoded bytes, and the part of it the model can see."""
-
-    def __init__(self, n: int, context_size: int | None):
-        self.out = [bytearray() for _ in range(n)]
-        self.width = context_size
-        self.ctx = np.zeros((n, context_size if context_size is not None else 64), dtype=np.int32)
-        self.clen = np.zeros(n, dtype=np.int64)
-
-    def contexts(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        klen = self.clen[live]
-        return self.ctx[live, : int(klen.max()) if live.size else 0], klen
-
-    def append(self, d: int, s: int) -> None:
-        self.out[d].append(s)
-        if self.width == 0:
-            return
-        if self.clen[d] == self.ctx.shape[1]:
-            if self.width is not None:  # keep the last `width` symbols
-                self.ctx[d, :-1] = self.ctx[d, 1:]
-                self.ctx[d, -1] = s
-                return
-            self.ctx = np.concatenate([self.ctx, np.zeros_like(self.ctx)], axis=1)
-        self.ctx[d, self.clen[d]] = s
-        self.clen[d] += 1
-
-
 def decode_documents(
     streams: Sequence[bytes], model: ByteModel, progress: Progress | None = None
 ) -> list[np.ndarray | StreamDecodeError]:
@@ -79,29 +53,36 @@ def decode_documents(
     n = len(streams)
     results: list[np.ndarray | StreamDecodeError | None] = [None] * n
     decoders = [coder.RangeDecoder(s, model.precision) for s in streams]
-    limits = [max_symbols(len(s), model.precision) for s in streams]
-    hist = _Histories(n, model.context_size)
+    limits = np.array([max_symbols(len(s), model.precision) for s in streams], dtype=np.int64)
+    history = [bytearray() for _ in range(n)]
+    visible = ContextBuffer(n, model.context_size)
     live = np.arange(n)
-    one = np.empty(1, dtype=np.int32)
+    step = np.empty(n, dtype=np.int32)
     while live.size:
-        ctx, klen = hist.contexts(live)
+        ctx, klen = visible.batch(live)
         table, rows = model.predict(ctx)
         cdfs = table[rows[np.arange(live.size), klen]]
-        ended = np.zeros(live.size, dtype=bool)
         for i, d in enumerate(live.tolist()):
             try:
-                decoders[d].decode_cdfs(cdfs[i : i + 1], one)
+                decoders[d].decode_cdfs(cdfs[i : i + 1], step[i : i + 1])
             except ValueError as exc:
-                results[d], ended[i] = StreamDecodeError(f"document {d}: {exc}"), True
-                continue
-            s = int(one[0])
-            if s == EOS:
-                results[d], ended[i] = np.append(np.frombuffer(hist.out[d], np.uint8), EOS).astype(np.int32), True
-            elif len(hist.out[d]) >= limits[d]:
-                results[d], ended[i] = StreamDecodeError(f"document {d}: no EOS within {limits[d]} symbols"), True
-            else:
-                hist.append(d, s)
+                results[d], step[i] = StreamDecodeError(f"document {d}: {exc}"), -1
+        got = step[: live.size]
+        grows = got >= 0
+        grows[grows] = got[grows] != EOS
+        for d, s in zip(live[grows].tolist(), got[grows].tolist(), strict=True):
+            history[d].append(s)
+        visible.append(live[grows], got[grows])
+        for d in live[got == EOS].tolist():
+            results[d] = np.append(np.frombuffer(history[d], np.uint8), EOS).astype(np.int32)
+        runaway = live[grows & (visible_lengths(history, live) >= limits[live])]
+        for d in runaway.tolist():
+            results[d] = StreamDecodeError(f"document {d}: no EOS within {limits[d]} symbols")
         if progress is not None:
             progress(int(live.size))
-        live = live[~ended]
+        live = live[grows & ~np.isin(live, runaway)]
     return results  # type: ignore[return-value]
+
+
+def visible_lengths(history: list[bytearray], live: np.ndarray) -> np.ndarray:
+    return np.fromiter((len(history[d]) for d in live.tolist()), dtype=np.int64, count=live.size)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compressor import coder
+from compressor.contexts import ContextBuffer
 from compressor.models import ALPHABET, EOS, ByteModel
 
 WINDOW_BITS = (16, 24, 32, 64, 128)
@@ -95,7 +96,9 @@ def encode_documents(
         span[active[~done]] *= 2
         coded = offs[None, :] < consumed[:, None]
         freq = (table[rows, syms + 1] - table[rows, syms])[coded]
-        np.add.at(ideal, np.repeat(active, consumed), model.precision - np.log2(freq))
+        ideal[active] += np.bincount(
+            np.repeat(np.arange(active.size), consumed), model.precision - np.log2(freq), minlength=active.size
+        )
         pos[active[done]] += consumed[done]
         for i in np.flatnonzero(done):
             values[active[i]].append(vals[i])
@@ -120,54 +123,54 @@ def decode_documents(
     check_window_bits(window_bits, model.precision)
     nb = window_bits // 8
     n_docs = len(windows)
-    results: list[np.ndarray | WindowDecodeError | None] = [None] * n_docs
     if n_docs == 0:
         return []
-    decoder = coder.WindowDecoder(n_docs, window_bits, model.precision, ALPHABET, EOS)
-    decoded: list[list[int]] = [[] for _ in range(n_docs)]
-    next_window = np.zeros(n_docs, dtype=np.int64)
     counts = np.array([w.shape[0] for w in windows], dtype=np.int64)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    flat = np.concatenate([np.asarray(w, dtype=np.uint8).reshape(-1, nb) for w in windows])
+    results: list[np.ndarray | WindowDecodeError | None] = [None] * n_docs
     for d in np.flatnonzero(counts == 0):
         results[d] = WindowDecodeError(f"document {d}: no windows")
+    decoder = coder.WindowDecoder(n_docs, window_bits, model.precision, ALPHABET, EOS)
     live = np.flatnonzero(counts > 0).astype(np.int32)
     if live.size:
-        decoder.start(live, np.stack([np.asarray(windows[d][0], dtype=np.uint8).reshape(nb) for d in live]))
-    next_window[live] = 1
-    ctx = np.zeros((n_docs, 16), dtype=np.int32)
-    clen = np.zeros(n_docs, dtype=np.int64)
+        decoder.start(live, flat[first[live]])
+    next_window = np.ones(n_docs, dtype=np.int64)
+    visible = ContextBuffer(n_docs, model.context_size)
+    # Every decoded symbol, in order, as (document, symbol).
+    steps_docs, steps_syms = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
     out = np.empty(n_docs, dtype=np.int32)
     while live.size:
-        k = int(clen[live].max())
-        table, rows = model.predict(ctx[live, :k])
-        row = rows[np.arange(live.size), clen[live]]
-        step_out = out[: live.size]
-        decoder.step(live, table, np.ascontiguousarray(row, dtype=np.int32), step_out)
-        ended = np.zeros(live.size, dtype=bool)
-        for i, (d, s) in enumerate(zip(live.tolist(), step_out.tolist(), strict=True)):
-            if s >= 0:
-                decoded[d].append(s)
-            if s == EOS:
-                ended[i] = True
-                if next_window[d] < counts[d]:
-                    results[d] = WindowDecodeError(
-                        f"document {d}: {counts[d] - next_window[d]} window(s) after the one holding EOS"
-                    )
-                else:
-                    results[d] = np.array(decoded[d], dtype=np.int32)
-            elif s < 0:
-                clen[d] = 0
-                if next_window[d] >= counts[d]:
-                    ended[i] = True
-                    results[d] = WindowDecodeError(f"document {d}: windows end before EOS (truncated stream)")
-                else:
-                    decoder.start(np.array([d], np.int32), np.asarray(windows[d][next_window[d]], np.uint8)[None])
-                    next_window[d] += 1
-            else:
-                if clen[d] == ctx.shape[1]:
-                    ctx = np.concatenate([ctx, np.zeros_like(ctx)], axis=1)
-                ctx[d, clen[d]] = s
-                clen[d] += 1
+        ctx, klen = visible.batch(live)
+        table, rows = model.predict(ctx)
+        step = out[: live.size]
+        decoder.step(live, table, np.ascontiguousarray(rows[np.arange(live.size), klen], dtype=np.int32), step)
+        got = step >= 0
+        steps_docs.append(live[got])
+        steps_syms.append(step[got].copy())
+        grows = got & (step != EOS)
+        visible.append(live[grows], step[grows])
+        ended = step == EOS
+        for d in live[ended & (next_window[live] < counts[live])]:
+            results[d] = WindowDecodeError(
+                f"document {d}: {counts[d] - next_window[d]} window(s) after the one holding EOS"
+            )
+        closed = live[step < 0]
+        truncated = closed[next_window[closed] >= counts[closed]]
+        for d in truncated:
+            results[d] = WindowDecodeError(f"document {d}: windows end before EOS (truncated stream)")
+        reopen = closed[next_window[closed] < counts[closed]]
+        if reopen.size:
+            decoder.start(reopen, flat[first[reopen] + next_window[reopen]])
+            next_window[reopen] += 1
+            visible.reset(reopen)
         if progress is not None:
-            progress(int((step_out >= 0).sum()))
-        live = live[~ended]
+            progress(int(got.sum()))
+        live = live[~ended & ~np.isin(live, truncated)]
+    docs_all, syms_all = np.concatenate(steps_docs), np.concatenate(steps_syms)
+    order = np.argsort(docs_all, kind="stable")
+    bounds = np.searchsorted(docs_all[order], np.arange(n_docs + 1))
+    for d in range(n_docs):
+        if results[d] is None:
+            results[d] = syms_all[order[bounds[d] : bounds[d + 1]]].astype(np.int32)
     return results  # type: ignore[return-value]

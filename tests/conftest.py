@@ -24,23 +24,23 @@ def c4_sample() -> Path:
 
 
 class HashModel:
-    """A test model whose CDF depends on the whole window-local prefix through a hash, so any
-    disagreement between encoder and decoder about the context shows up as a mismatch."""
+    """A test model whose CDF depends on the visible history (all of it, or the last
+    `context_size` symbols) through a hash, so any disagreement between encoder and decoder
+    about the context shows up as a mismatch."""
 
     name = "hash"
-    context_size = None
 
-    def __init__(self, table: np.ndarray, precision: int):
-        self.table, self.precision = table, precision
+    def __init__(self, table: np.ndarray, precision: int, context_size: int | None = None):
+        self.table, self.precision, self.context_size = table, precision, context_size
 
     def predict(self, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ctx = np.asarray(contexts, dtype=np.int64)
-        h = np.zeros(ctx.shape[0], dtype=np.int64)
         rows = np.empty((ctx.shape[0], ctx.shape[1] + 1), dtype=np.int32)
-        rows[:, 0] = 0
-        for j in range(ctx.shape[1]):
-            h = (h * 1000003 + ctx[:, j] + 1) % 2147483647
-            rows[:, j + 1] = h % self.table.shape[0]
+        for j in range(ctx.shape[1] + 1):
+            h = np.full(ctx.shape[0], j if self.context_size is None else min(j, self.context_size), np.int64)
+            for c in range(0 if self.context_size is None else max(0, j - self.context_size), j):
+                h = (h * 1000003 + ctx[:, c] + 1) % 2147483647
+            rows[:, j] = h % self.table.shape[0]
         return self.table, rows
 
 

@@ -1,0 +1,42 @@
+"""What a model sees while decoding: per-document histories, trimmed to the model's context size.
+
+Decoders run many documents in lockstep and ask the model for one next-symbol CDF per document
+per step; this buffer hands it each document's visible history as one left-aligned batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ContextBuffer:
+    """The last `width` symbols of each of n histories (all of them when width is None)."""
+
+    def __init__(self, n: int, width: int | None):
+        self.width = width
+        self.ctx = np.zeros((n, width if width is not None else 16), dtype=np.int32)
+        self.clen = np.zeros(n, dtype=np.int64)
+
+    def batch(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(contexts [len(live), K], lengths): row i's history is contexts[i, :lengths[i]]."""
+        klen = self.clen[live]
+        k = int(klen.max()) if live.size else 0
+        return self.ctx[live, :k], klen
+
+    def append(self, docs: np.ndarray, symbols: np.ndarray) -> None:
+        """Appends symbols[i] to history docs[i] (each doc at most once per call)."""
+        if self.width == 0 or docs.size == 0:
+            return
+        full = self.clen[docs] == self.ctx.shape[1]
+        if full.any() and self.width is None:
+            self.ctx = np.concatenate([self.ctx, np.zeros_like(self.ctx)], axis=1)
+            full[:] = False
+        slide = docs[full]  # keep the last `width` symbols
+        self.ctx[slide, :-1] = self.ctx[slide, 1:]
+        self.ctx[slide, -1] = symbols[full]
+        grow = docs[~full]
+        self.ctx[grow, self.clen[grow]] = symbols[~full]
+        self.clen[grow] += 1
+
+    def reset(self, docs: np.ndarray) -> None:
+        self.clen[docs] = 0

@@ -1,0 +1,170 @@
+"""Equal-Info windows: exact round trips for every b, agreement with the Python reference,
+the complete-code property, and the rule's parameter checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compressor import equal_info, reference_coder
+from compressor.coder import encode_windows
+from compressor.equal_info import WINDOW_BITS
+from compressor.models import ALPHABET, EOS, symbols_of
+from tests.conftest import TABLE_KINDS, HashModel, model_table
+
+documents = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda n, b: bytes([b]) * n, st.integers(0, 3000), st.sampled_from([0, 101, 255])),
+    st.text(max_size=200).map(lambda t: t.encode("utf-8")),
+)
+
+
+@given(
+    docs=st.lists(documents, min_size=1, max_size=6),
+    kind=st.sampled_from(TABLE_KINDS),
+    bits=st.sampled_from(WINDOW_BITS),
+    precision=st.sampled_from([9, 12, 14, 16]),
+    context_size=st.sampled_from([None, 0, 1, 3]),
+    seed=st.integers(0, 1000),
+)
+@settings(max_examples=120, deadline=None)
+def test_windows_round_trip(docs, kind, bits, precision, context_size, seed):
+    model = HashModel(model_table(kind, 97, precision, seed), precision, context_size)
+    syms = [symbols_of(d) for d in docs]
+    encoded = equal_info.encode_documents(syms, model, bits)
+    for w, s in zip(encoded, syms, strict=True):
+        assert w.symbols.sum() == s.size and (w.symbols >= 1).all()
+    decoded = equal_info.decode_documents([w.values for w in encoded], model, bits)
+    for got, want in zip(decoded, syms, strict=True):
+        assert isinstance(got, np.ndarray) and np.array_equal(got, want)
+
+
+def windows_by_reference(symbols: np.ndarray, model, bits: int, greedy: bool) -> list[tuple[int, int]]:
+    out, pos, span = [], 0, 32
+    while pos < symbols.size:
+        cand = symbols[pos : pos + span]
+        table, rows = model.predict(np.minimum(cand[None, :], 255))
+        cdfs = table[rows[0, : cand.size]].tolist()
+        consumed, value = reference_coder.encode_window(cdfs, cand.tolist(), bits, model.precision, EOS, greedy)
+        if consumed == 0:
+            span *= 2
+            continue
+        out.append((consumed, value))
+        pos += consumed
+    return out
+
+
+@given(
+    doc=documents.filter(lambda d: len(d) <= 400),
+    kind=st.sampled_from(TABLE_KINDS),
+    bits=st.sampled_from(WINDOW_BITS),
+    precision=st.sampled_from([12, 14, 16]),
+    greedy=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+@settings(max_examples=80, deadline=None)
+def test_c_windows_equal_reference(doc, kind, bits, precision, greedy, seed):
+    model = HashModel(model_table(kind, 31, precision, seed), precision)
+    syms = symbols_of(doc)
+    [got] = equal_info.encode_documents([syms], model, bits, greedy=greedy)
+    c_windows = [(int(n), int.from_bytes(v.tobytes(), "big")) for n, v in zip(got.symbols, got.values, strict=True)]
+    assert c_windows == windows_by_reference(syms, model, bits, greedy)
+
+
+def decode_value(value: int, model, bits: int) -> list[int]:
+    dec = reference_coder.WindowDecoder(value, bits, model.precision, ALPHABET, EOS)
+    out: list[int] = []
+    while True:
+        table, rows = model.predict(np.array([out], dtype=np.int32).reshape(1, -1))
+        s = dec.step(table[rows[0, -1]])
+        if s < 0:
+            return out
+        out.append(s)
+        if s == EOS:
+            return out
+
+
+@given(
+    value=st.integers(0, 2**16 - 1),
+    kind=st.sampled_from(TABLE_KINDS),
+    seed=st.integers(0, 1000),
+)
+@settings(max_examples=150, deadline=None)
+def test_every_value_decodes_and_re_encodes(value, kind, seed):
+    """A complete code: any b-bit value (as M2 might sample) decodes to a window content, and
+    that content encodes back to a value that decodes to it (the same value unless the window
+    ends in EOS, whose child owns all of its points)."""
+    bits, precision = 16, 14
+    model = HashModel(model_table(kind, 13, precision, seed), precision)
+    content = decode_value(value, model, bits)
+    assert content, "a window holds at least one symbol"
+    table, rows = model.predict(np.minimum(np.array([[*content, 0]], np.int32), 255))
+    if content[-1] == EOS:
+        consumed, values = encode_windows(
+            table,
+            rows[:, : len(content)],
+            np.array([content], np.int32),
+            np.array([len(content)], np.int32),
+            bits,
+            precision,
+            EOS,
+        )
+        assert consumed[0] == len(content)
+        assert decode_value(int.from_bytes(values[0].tobytes(), "big"), model, bits) == content
+        return
+    # The window ended at a claim: some next symbol does not fit, and with it the window's value is `value`.
+    ends = []
+    for nxt in range(ALPHABET):
+        syms = np.array([[*content, nxt]], np.int32)
+        consumed, values = encode_windows(
+            table, rows[:, : len(content) + 1], syms, np.array([len(content) + 1], np.int32), bits, precision, EOS
+        )
+        if consumed[0] == len(content):
+            ends.append(int.from_bytes(values[0].tobytes(), "big"))
+    assert ends and set(ends) == {value}
+
+
+def test_long_predictable_run_fills_long_windows():
+    model = HashModel(model_table("peaked", 1, 14, 0), 14, context_size=2)
+    top = int(np.argmax(np.diff(model.table[0])))
+    syms = symbols_of(bytes([top]) * 50_000)
+    [w] = equal_info.encode_documents([syms], model, 128)
+    assert w.symbols.max() > 2000  # ~0.023 bits per symbol
+    [back] = equal_info.decode_documents([w.values], model, 128)
+    assert np.array_equal(back, syms)
+
+
+@pytest.mark.parametrize("bits", [8, 12, 20, 256])
+def test_window_bits_must_be_supported(bits):
+    model = HashModel(model_table("uniform", 1, 14, 0), 14)
+    with pytest.raises(ValueError, match="window bits"):
+        equal_info.encode_documents([symbols_of(b"x")], model, bits)
+
+
+def test_window_bits_below_precision_rejected():
+    model = HashModel(model_table("uniform", 1, 16, 0), 16)
+    with pytest.raises(ValueError, match="precision"):
+        equal_info.check_window_bits(16, 17)
+    with pytest.raises(ValueError, match="window parameters"):
+        encode_windows(
+            model.table, np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int32), np.ones(1, np.int32), 8, 16, EOS
+        )
+
+
+def test_documents_must_end_in_one_eos():
+    model = HashModel(model_table("uniform", 1, 14, 0), 14)
+    for bad in ([1, 2, 3], [EOS, 1, EOS], [300, EOS]):
+        with pytest.raises(ValueError, match="EOS"):
+            equal_info.encode_documents([np.array(bad, np.int32)], model, 16)
+
+
+def test_truncated_and_extended_window_lists_are_reported():
+    model = HashModel(model_table("dirichlet", 7, 14, 1), 14)
+    [w] = equal_info.encode_documents([symbols_of(b"hello, equal info windows")], model, 16)
+    short, long = w.values[:-1], np.concatenate([w.values, w.values[:1]])
+    results = equal_info.decode_documents([short, long, w.values[:0]], model, 16)
+    assert "truncated" in str(results[0])
+    assert "after the one holding EOS" in str(results[1])
+    assert "no windows" in str(results[2])

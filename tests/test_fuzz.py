@@ -1,0 +1,214 @@
+"""Garbage in, exceptions out: random and mutated token streams into every decoder, and wrong
+buffers into every C entry point.  A crash here kills the test process, so passing means none."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compressor import _coder
+from compressor.coder import RangeDecoder, RangeEncoder, WindowDecoder, quantize
+from compressor.methods import ArithmeticCoding, DecodeError, EqualInfoAC
+from compressor.models import ALPHABET, EOS, Order2Model, UniformModel
+
+TEXTS = [b"The quick brown fox jumps over the lazy dog. " * 3, b"", b"\x00" * 50, "naïve café – ünïcode".encode()]
+MODEL = Order2Model.fit(TEXTS)
+CODECS = [EqualInfoAC(MODEL, b, t) for b, t in [(16, 8), (24, 16), (32, 16), (64, 8), (128, 16)]] + [
+    ArithmeticCoding(MODEL, 8),
+    ArithmeticCoding(UniformModel(), 16),
+]
+VALID = {id(c): [e.tokens for e in c.encode_batch(TEXTS)] for c in CODECS}
+
+
+def decodes_or_reports(codec, streams):
+    for r in codec.decode_batch(streams):
+        assert isinstance(r, bytes | DecodeError)
+
+
+@given(codec=st.sampled_from(CODECS), data=st.data())
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_token_streams(codec, data):
+    streams = data.draw(st.lists(st.lists(st.integers(0, codec.vocab_size - 1), max_size=40), max_size=4))
+    decodes_or_reports(codec, [np.array(s, dtype=np.int64) for s in streams])
+
+
+@given(codec=st.sampled_from(CODECS), data=st.data())
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_mutated_token_streams(codec, data):
+    valid = VALID[id(codec)]
+    doc = data.draw(st.integers(0, len(valid) - 1))
+    tokens = valid[doc].tolist()
+    op = data.draw(st.sampled_from(["flip", "truncate", "append", "delete", "swap"]))
+    if op == "flip" and tokens:
+        i = data.draw(st.integers(0, len(tokens) - 1))
+        tokens[i] ^= 1 << data.draw(st.integers(0, codec.token_bits - 1))
+    elif op == "truncate":
+        tokens = tokens[: data.draw(st.integers(0, len(tokens)))]
+    elif op == "append":
+        tokens += data.draw(st.lists(st.integers(0, codec.vocab_size - 1), min_size=1, max_size=5))
+    elif op == "delete" and tokens:
+        del tokens[data.draw(st.integers(0, len(tokens) - 1))]
+    elif op == "swap" and len(tokens) > 1:
+        i = data.draw(st.integers(0, len(tokens) - 2))
+        tokens[i], tokens[i + 1] = tokens[i + 1], tokens[i]
+    [result] = codec.decode_batch([np.array(tokens, dtype=np.int64)])
+    if isinstance(result, bytes):
+        # Equal-Info windows are a complete code: a changed window may decode to other text,
+        # and that text must then survive its own round trip.
+        assert codec.decode_batch(codec.encode_batch([result])[0].tokens[None]) == [result]
+
+
+def test_out_of_range_and_malformed_tokens_are_reported():
+    for codec in CODECS:
+        for bad in ([codec.vocab_size], [-1], [[1, 2]], ["a"]):
+            [r] = codec.decode_batch([np.array(bad, dtype=object)])
+            assert isinstance(r, DecodeError)
+
+
+@given(data=st.binary(max_size=64), precision=st.integers(1, 16), n=st.integers(2, 300), seed=st.integers(0, 99))
+@settings(max_examples=200, deadline=None)
+def test_range_decoder_on_garbage(data, precision, n, seed):
+    if n > 1 << precision:
+        n = 1 << precision
+    rng = np.random.default_rng(seed)
+    cdfs = quantize(rng.random((50, n)).astype(np.float32), precision)
+    try:
+        RangeDecoder(data, precision).decode_cdfs(cdfs, np.empty(50, np.int32))
+    except ValueError as exc:
+        assert "not a valid encoding" in str(exc)
+
+
+@given(value=st.binary(min_size=2, max_size=2), table=st.lists(st.integers(-5, 2**15), min_size=258, max_size=258))
+@settings(max_examples=200, deadline=None)
+def test_window_decoder_on_garbage_cdfs(value, table):
+    dec = WindowDecoder(1, 16, 14, ALPHABET, EOS)
+    dec.start(np.zeros(1, np.int32), np.frombuffer(value, np.uint8).reshape(1, 2))
+    try:
+        dec.step(np.zeros(1, np.int32), np.array([table], np.int32), np.zeros(1, np.int32), np.empty(1, np.int32))
+    except ValueError as exc:
+        assert "CDF" in str(exc)
+
+
+def test_window_decoder_misuse():
+    dec = WindowDecoder(2, 16, 14, ALPHABET, EOS)
+    table = quantize(np.ones((1, ALPHABET), np.float32))
+    one, out = np.zeros(1, np.int32), np.empty(1, np.int32)
+    with pytest.raises(ValueError, match="never started"):
+        dec.step(one, table, one, out)
+    with pytest.raises(IndexError, match="slots"):
+        dec.start(np.array([5], np.int32), np.zeros((1, 2), np.uint8))
+    dec.start(one, np.zeros((1, 2), np.uint8))
+    with pytest.raises(IndexError, match="not a row"):
+        dec.step(one, table, np.array([3], np.int32), out)
+    with pytest.raises(ValueError, match="shape"):
+        dec.start(one, np.zeros((1, 3), np.uint8))
+    with pytest.raises(ValueError, match="window parameters"):
+        WindowDecoder(1, 16, 14, 1, -1)
+    with pytest.raises(ValueError, match="batch"):
+        WindowDecoder(0, 16, 14, ALPHABET, EOS)
+
+
+def read_only(shape):
+    a = np.empty(shape, np.int32)
+    a.flags.writeable = False
+    return a
+
+
+BAD_BUFFERS = [
+    ("float64 probs", lambda: _coder.quantize(np.ones((2, 4)), np.empty((2, 5), np.int32), 14), TypeError),
+    ("1-D probs", lambda: _coder.quantize(np.ones(4, np.float32), np.empty((1, 5), np.int32), 14), ValueError),
+    ("out shape", lambda: _coder.quantize(np.ones((2, 4), np.float32), np.empty((2, 4), np.int32), 14), ValueError),
+    ("read-only out", lambda: _coder.quantize(np.ones((1, 4), np.float32), read_only((1, 5)), 14), TypeError),
+    ("precision 0", lambda: _coder.quantize(np.ones((1, 4), np.float32), np.empty((1, 5), np.int32), 0), ValueError),
+    ("precision 17", lambda: RangeEncoder(17), ValueError),
+    (
+        "non-contiguous",
+        lambda: RangeEncoder(14).encode_cdfs(np.zeros((4, 6), np.int32)[:, ::2], np.zeros(4, np.int32)),
+        TypeError,
+    ),
+    (
+        "length mismatch",
+        lambda: RangeEncoder(14).encode_intervals(np.zeros(3, np.int32), np.ones(2, np.int32)),
+        ValueError,
+    ),
+    ("not a buffer", lambda: RangeEncoder(14).encode_intervals([1], [1]), TypeError),
+    (
+        "int64 symbols",
+        lambda: RangeEncoder(14).encode_cdfs(np.zeros((1, 3), np.int32), np.zeros(1, np.int64)),
+        TypeError,
+    ),
+    (
+        "decoder out size",
+        lambda: RangeDecoder(b"", 14).decode_cdfs(quantize(np.ones((2, 4), np.float32)), np.empty(1, np.int32)),
+        ValueError,
+    ),
+    ("decoder data", lambda: RangeDecoder(12345, 14), TypeError),
+    (
+        "window lengths",
+        lambda: _coder.encode_windows(
+            quantize(np.ones((1, 257), np.float32)),
+            np.zeros((1, 2), np.int32),
+            np.zeros((1, 2), np.int32),
+            np.array([3], np.int32),
+            np.empty(1, np.int32),
+            np.empty((1, 2), np.uint8),
+            16,
+            14,
+            EOS,
+        ),
+        ValueError,
+    ),
+    (
+        "window rows",
+        lambda: _coder.encode_windows(
+            quantize(np.ones((1, 257), np.float32)),
+            np.ones((1, 2), np.int32),
+            np.zeros((1, 2), np.int32),
+            np.array([2], np.int32),
+            np.empty(1, np.int32),
+            np.empty((1, 2), np.uint8),
+            16,
+            14,
+            EOS,
+        ),
+        IndexError,
+    ),
+    (
+        "window symbol",
+        lambda: _coder.encode_windows(
+            quantize(np.ones((1, 257), np.float32)),
+            np.zeros((1, 2), np.int32),
+            np.full((1, 2), 999, np.int32),
+            np.array([2], np.int32),
+            np.empty(1, np.int32),
+            np.empty((1, 2), np.uint8),
+            16,
+            14,
+            EOS,
+        ),
+        ValueError,
+    ),
+    (
+        "window bits 20",
+        lambda: _coder.encode_windows(
+            quantize(np.ones((1, 257), np.float32)),
+            np.zeros((1, 2), np.int32),
+            np.zeros((1, 2), np.int32),
+            np.array([2], np.int32),
+            np.empty(1, np.int32),
+            np.empty((1, 2), np.uint8),
+            20,
+            14,
+            EOS,
+        ),
+        ValueError,
+    ),
+]
+
+
+@pytest.mark.parametrize("name, call, error", BAD_BUFFERS, ids=[b[0] for b in BAD_BUFFERS])
+def test_bad_buffers_raise(name, call, error):
+    with pytest.raises(error):
+        call()

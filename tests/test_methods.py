@@ -1,0 +1,83 @@
+"""Methods as tokenizers: exact round trips on random and real text, with every model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compressor.corpus import read_documents
+from compressor.methods import ArithmeticCoding, DecodeError, EqualInfoAC
+from compressor.models import ALPHABET, Order2Model, UniformModel, UnigramModel, build_model, symbols_of
+
+FIT = [b"It was the best of times, it was the worst of times.", "ein Grüß".encode(), b"\x00\x01\x02"]
+MODELS = [UniformModel(), UnigramModel.fit(FIT), Order2Model.fit(FIT), Order2Model.fit(FIT, precision=16)]
+
+
+@given(
+    docs=st.lists(st.binary(max_size=200) | st.text(max_size=100).map(str.encode), min_size=1, max_size=5),
+    model=st.sampled_from(MODELS),
+    method=st.sampled_from([("eq", 16), ("eq", 24), ("eq", 32), ("eq", 64), ("eq", 128), ("ac", 0)]),
+    token_bits=st.sampled_from([8, 16]),
+)
+@settings(max_examples=150, deadline=None)
+def test_round_trip(docs, model, method, token_bits):
+    kind, bits = method
+    codec = EqualInfoAC(model, bits, token_bits) if kind == "eq" else ArithmeticCoding(model, token_bits)
+    encoded = codec.encode_batch(docs)
+    for e in encoded:
+        assert e.tokens.dtype == np.int32 and (e.tokens < codec.vocab_size).all()
+        assert e.tokens.size == -(-e.coded_bits // token_bits)
+    assert codec.decode_batch([e.tokens for e in encoded]) == docs
+
+
+def test_plain_ac_is_near_ideal_and_rejects_trailing_tokens():
+    codec = ArithmeticCoding(Order2Model.fit(FIT), 8)
+    [e] = codec.encode_batch([FIT[0] * 20])
+    assert e.coded_bits <= e.ideal_bits * 1.0001 + 2
+    [r] = codec.decode_batch([np.append(e.tokens, 7)])
+    assert isinstance(r, DecodeError) and "canonical" in str(r)
+
+
+def test_equal_info_rejects_bad_padding_and_lengths():
+    codec = EqualInfoAC(Order2Model.fit(FIT), 24, 16)
+    [e] = codec.encode_batch([b"abcdefgh" * 3])
+    assert e.windows * 24 == e.coded_bits
+    if e.coded_bits % 16:
+        bad = e.tokens.copy()
+        bad[-1] |= 1
+        [r] = codec.decode_batch([bad])
+        assert isinstance(r, DecodeError) and "padding" in str(r)
+    [r] = codec.decode_batch([np.append(e.tokens, [0, 0])])
+    assert isinstance(r, DecodeError)
+
+
+def test_model_contracts():
+    with pytest.raises(ValueError, match="byte values"):
+        UniformModel().predict(np.array([[256]]))
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("trigram", FIT)
+    with pytest.raises(ValueError, match="needs documents"):
+        build_model("order2", None)
+    table, rows = Order2Model.fit(FIT).predict(np.array([[104, 101, 108]]))
+    assert rows.shape == (1, 4) and table.shape[1] == ALPHABET + 1
+    assert rows[0, 0] == 0 and rows[0, 1] == 1 + 104
+
+
+def test_order2_beats_unigram_on_held_out_c4(c4_sample):
+    docs = list(read_documents(c4_sample, limit=200))
+    fit, test = docs[:150], docs[150:]
+    bits = {}
+    for name in ("unigram", "order2"):
+        codec = ArithmeticCoding(build_model(name, fit), 16)
+        bits[name] = sum(e.coded_bits for e in codec.encode_batch(test)) / sum(map(len, test))
+    assert bits["order2"] < 0.75 * bits["unigram"]
+    assert bits["unigram"] < 5.0
+    assert symbols_of(b"ab").tolist() == [97, 98, 256]
+
+
+def test_stream_that_never_reaches_eos_is_reported():
+    codec = ArithmeticCoding(UnigramModel.fit([b"\x00" * 100_000]), 8)
+    [r] = codec.decode_batch([np.zeros(4, np.int32)])  # all zeros: the likeliest symbol, forever
+    assert isinstance(r, DecodeError) and "no EOS within" in str(r)

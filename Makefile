@@ -34,7 +34,7 @@ test: build lint
 # The fuzz and property tests against an AddressSanitizer + UBSan build of the extension.
 asan: $(STAMP)
 	EQINFO_ASAN=1 $(PY) setup.py --quiet build_ext --inplace --force
-	ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 		$(PY) -m pytest -q tests/test_fuzz.py tests/test_equal_info.py tests/test_range_coder.py
 	EQINFO_WERROR=1 $(PY) setup.py --quiet build_ext --inplace --force
 

@@ -110,6 +110,22 @@ def test_window_decoder_misuse():
         WindowDecoder(0, 16, 14, ALPHABET, EOS)
 
 
+def encode_windows_with(**overrides):
+    """A valid encode_windows call (one window, two symbols) with some arguments spoiled."""
+    args = {
+        "table": quantize(np.ones((1, 257), np.float32)),
+        "rows": np.zeros((1, 2), np.int32),
+        "symbols": np.zeros((1, 2), np.int32),
+        "lengths": np.array([2], np.int32),
+        "consumed": np.empty(1, np.int32),
+        "values": np.empty((1, 2), np.uint8),
+        "bits": 16,
+        "precision": 14,
+        "terminal": EOS,
+    }
+    return _coder.encode_windows(**{**args, **overrides})
+
+
 def read_only(shape):
     a = np.empty(shape, np.int32)
     a.flags.writeable = False
@@ -145,66 +161,12 @@ BAD_BUFFERS = [
         ValueError,
     ),
     ("decoder data", lambda: RangeDecoder(12345, 14), TypeError),
-    (
-        "window lengths",
-        lambda: _coder.encode_windows(
-            quantize(np.ones((1, 257), np.float32)),
-            np.zeros((1, 2), np.int32),
-            np.zeros((1, 2), np.int32),
-            np.array([3], np.int32),
-            np.empty(1, np.int32),
-            np.empty((1, 2), np.uint8),
-            16,
-            14,
-            EOS,
-        ),
-        ValueError,
-    ),
-    (
-        "window rows",
-        lambda: _coder.encode_windows(
-            quantize(np.ones((1, 257), np.float32)),
-            np.ones((1, 2), np.int32),
-            np.zeros((1, 2), np.int32),
-            np.array([2], np.int32),
-            np.empty(1, np.int32),
-            np.empty((1, 2), np.uint8),
-            16,
-            14,
-            EOS,
-        ),
-        IndexError,
-    ),
-    (
-        "window symbol",
-        lambda: _coder.encode_windows(
-            quantize(np.ones((1, 257), np.float32)),
-            np.zeros((1, 2), np.int32),
-            np.full((1, 2), 999, np.int32),
-            np.array([2], np.int32),
-            np.empty(1, np.int32),
-            np.empty((1, 2), np.uint8),
-            16,
-            14,
-            EOS,
-        ),
-        ValueError,
-    ),
-    (
-        "window bits 20",
-        lambda: _coder.encode_windows(
-            quantize(np.ones((1, 257), np.float32)),
-            np.zeros((1, 2), np.int32),
-            np.zeros((1, 2), np.int32),
-            np.array([2], np.int32),
-            np.empty(1, np.int32),
-            np.empty((1, 2), np.uint8),
-            20,
-            14,
-            EOS,
-        ),
-        ValueError,
-    ),
+    ("window lengths", lambda: encode_windows_with(lengths=np.array([3], np.int32)), ValueError),
+    ("window rows", lambda: encode_windows_with(rows=np.ones((1, 2), np.int32)), IndexError),
+    ("window symbol", lambda: encode_windows_with(symbols=np.full((1, 2), 999, np.int32)), ValueError),
+    ("window bits 20", lambda: encode_windows_with(bits=20), ValueError),
+    ("window values", lambda: encode_windows_with(values=np.empty((1, 3), np.uint8)), ValueError),
+    ("window terminal", lambda: encode_windows_with(terminal=257), ValueError),
 ]
 
 

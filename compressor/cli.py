@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 
 import click
 
@@ -16,6 +17,9 @@ from compressor.tokens import TOKEN_BITS
 
 
 def _progress(label: str, total: int):
+    """A progress bar on a terminal; silence in logs and pipes."""
+    if not sys.stderr.isatty():
+        return nullcontext(None)
     return click.progressbar(length=total, label=f"{label:<7}", file=sys.stderr, show_pos=False, width=30)
 
 

@@ -8,6 +8,9 @@ from setuptools import Extension, find_packages, setup
 INSTALL_REQUIRES = [
     "numpy==2.4.6",
     "click==8.3.1",
+    "torch==2.13.0",  # the CPU wheel on disk; a looser pin pulls a multi-GB CUDA build
+    "safetensors==0.8.0",
+    "sentencepiece==0.2.3",
 ]
 
 EXTRAS_REQUIRE = {

@@ -8,8 +8,8 @@ from contextlib import nullcontext
 
 import click
 
+from compressor.cli_common import documents as _documents
 from compressor.coder import DEFAULT_PRECISION
-from compressor.corpus import CorpusError, read_documents
 from compressor.equal_info import WINDOW_BITS
 from compressor.methods import ArithmeticCoding, EqualInfoAC
 from compressor.models import MODELS, build_model
@@ -21,16 +21,6 @@ def _progress(label: str, total: int):
     if not sys.stderr.isatty():
         return nullcontext(None)
     return click.progressbar(length=total, label=f"{label:<7}", file=sys.stderr, show_pos=False, width=30)
-
-
-def _documents(path: str, limit: int | None, what: str) -> list[bytes]:
-    try:
-        docs = list(read_documents(path, limit))
-    except CorpusError as exc:
-        raise click.ClickException(str(exc)) from None
-    if not docs:
-        raise click.ClickException(f"{what} {path} holds no documents")
-    return docs
 
 
 def make_codec(method: str, model_name: str, fit_docs, window_bits: int, token_bits: int, precision: int):
@@ -219,6 +209,14 @@ def demo(input_path, limit):
     if failed:
         sys.exit(1)
 
+
+from compressor import cli_m1  # noqa: E402
+
+main.add_command(cli_m1.train_m1)
+main.add_command(cli_m1.eval_m1)
+main.add_command(cli_m1.calibrate_m1)
+
+from compressor import cli_tokenize  # noqa: E402,F401  (registers encode/decode/train-spm)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,121 @@
+"""`eqinfo train-m1` and `eqinfo eval-m1`: M1's training and held-out evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from compressor.cli_common import documents
+
+
+def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[list[bytes], list[bytes]]:
+    docs = [d for path in inputs for d in documents(path, limit, "input")]
+    if holdout >= len(docs):
+        raise click.UsageError(f"--holdout {holdout} leaves no training documents out of {len(docs)}")
+    return docs[: len(docs) - holdout], docs[len(docs) - holdout :]
+
+
+@click.command("train-m1")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Training documents (C4 JSON lines, .gz or not, or plain text); repeat for several files.",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint directory.")
+@click.option(
+    "--holdout",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Last N documents are held out for evaluation, never trained on.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=3000,
+    show_default=True,
+    help="Optimizer steps (the learning-rate schedule's length).",
+)
+@click.option("--minutes", type=click.FloatRange(min=0.1), help="Stop after this much wall time.")
+@click.option("--eval-every", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option(
+    "--eval-docs",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Held-out documents scored at each evaluation.",
+)
+@click.option(
+    "--size",
+    type=click.Choice(["paper", "tiny"]),
+    default="paper",
+    show_default=True,
+    help="paper: 3 layers, d 256, 4 heads, MLP 1024; tiny: for tests.",
+)
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from --out if it holds a run.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="Read at most N documents per input file.")
+def train_m1(inputs, out, holdout, steps, minutes, eval_every, eval_docs, size, resume, seed, limit):
+    """Train M1, the byte-level model that drives the arithmetic coder."""
+    from compressor.m1.model import M1Config
+    from compressor.m1.train import TrainConfig, train
+
+    train_docs, held = _split(inputs, holdout, limit)
+    cfg = M1Config() if size == "paper" else M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)
+    tc = TrainConfig(steps=steps, minutes=minutes, eval_every=eval_every, seed=seed)
+    click.echo(f"training on {len(train_docs)} documents ({sum(map(len, train_docs)):,} bytes); {len(held)} held out")
+    state = train(train_docs, held[:eval_docs], Path(out), cfg, tc, resume=resume, log=click.echo)
+    calibrate_into(Path(out), train_docs[:64])
+    click.echo(json.dumps({"out": out, "step": state["step"], "history": state["history"][-1:]}))
+
+
+@click.command("eval-m1")
+@click.option("--m1", "m1_path", required=True, type=click.Path(exists=True, file_okay=False), help="Checkpoint.")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip", type=click.IntRange(min=0), default=0, help="Skip the first N documents (e.g. training ones).")
+@click.option("--limit", type=click.IntRange(min=1), help="Score at most N documents.")
+def eval_m1(m1_path, input_path, skip, limit):
+    """M1's bits/byte on documents: full context and context reset every 16 and every 5 bytes."""
+    from compressor.m1.checkpoint import load_model
+    from compressor.m1.train import evaluate
+
+    docs = documents(input_path, None, "input")[skip:]
+    docs = docs[:limit] if limit else docs
+    result = {"documents": len(docs), "raw_bytes": sum(map(len, docs)), **evaluate(load_model(m1_path), docs)}
+    click.echo(f"{'context':<10} bits/byte")
+    for key in ("full", "reset16", "reset5"):
+        click.echo(f"{key:<10} {result[key]:.4f}")
+    click.echo(json.dumps(result))
+
+
+@click.command("calibrate-m1")
+@click.option("--m1", "m1_path", required=True, type=click.Path(exists=True, file_okay=False), help="Checkpoint.")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Sample text whose activations set the fixed-point scales (training text is fine).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--precision", type=click.IntRange(9, 16), default=14, show_default=True)
+def calibrate_m1(m1_path, input_path, limit, precision):
+    """Build M1's exact integer twin (integer.safetensors) that the coder uses.
+
+    train-m1 does this itself at the end of a run; rerun it to calibrate on other text.
+    """
+    calibrate_into(Path(m1_path), documents(input_path, limit, "input"), precision)
+
+
+def calibrate_into(checkpoint_dir: Path, docs: list[bytes], precision: int = 14) -> None:
+    from compressor.m1.checkpoint import load_model
+    from compressor.m1.coding import INTEGER_FILE
+    from compressor.m1.integer import IntegerM1
+
+    IntegerM1.calibrate(load_model(checkpoint_dir), docs, precision).save(checkpoint_dir / INTEGER_FILE)
+    click.echo(f"wrote {checkpoint_dir / INTEGER_FILE} (calibrated on {len(docs)} documents, P={precision})")

@@ -1,0 +1,1 @@
+"""M1: the small byte-level transformer whose probabilities drive the coder."""

@@ -1,0 +1,238 @@
+"""M1's exact inference path: the same network in integer-valued arithmetic.
+
+The coder needs the encoder and the decoder to see the *same* CDFs, whatever the batch size,
+padding, thread count or device.  Float inference does not give that (reductions reorder).  Here
+every reduction is a sum of integers that floats represent exactly, and every other operation
+is one correctly rounded IEEE operation, so any order, any BLAS, any device gives the same bits:
+
+- weights int8 per output channel; matmul inputs int8 (ReLU outputs 0..127), so a K=1024 dot
+  product stays below 2^24 and float32 sums it exactly;
+- the residual stream in int16 fixed point;
+- LayerNorm from exact integer sums (int64), then one float64 sqrt and one divide;
+- softmax (attention and output) through an exp lookup table on a 1/32-nat grid; attention's
+  weighted sum is exact in float64 (weights <= 2^15, values <= 127);
+- the output CDF is computed from the table's integers in int64.
+Calibration picks every fixed-point scale from the float model's activations on sample text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from compressor.m1.model import BOS, M1, alibi_slopes
+from compressor.models import symbols_of
+
+LUT_STEP = 32  # exp table entries per nat
+LUT_NATS = 24  # beyond this a weight is zero
+LUT_ONE = 1 << 15  # exp(0) in the table
+ACT_MAX, RES_MAX = 127, 32767
+
+
+def exp_table() -> torch.Tensor:
+    idx = torch.arange(LUT_STEP * LUT_NATS + 1, dtype=torch.float64)
+    return torch.round(LUT_ONE * torch.exp(-idx / LUT_STEP)).to(torch.int64)
+
+
+def _quantize_weight(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """int8 per output channel: (w_q as float32, scale per row as float64)."""
+    scale = w.abs().amax(dim=1).clamp_min(1e-12).double() / ACT_MAX
+    return torch.round(w.double() / scale[:, None]).clamp(-ACT_MAX, ACT_MAX).float(), scale
+
+
+class _Calibrator:
+    """Records the largest magnitude seen at each named point of the float model."""
+
+    def __init__(self):
+        self.peak: dict[str, float] = {}
+
+    def see(self, name: str, x: torch.Tensor) -> None:
+        self.peak[name] = max(self.peak.get(name, 0.0), float(x.abs().max()))
+
+
+def _float_pass(model: M1, tokens: torch.Tensor, cal: _Calibrator) -> None:
+    """The float forward pass, reporting every point the integer path quantises."""
+    x = model.embed(tokens)
+    cal.see("res", x)
+    n_head = model.cfg.n_head
+    bias = None
+    for i, blk in enumerate(model.blocks):
+        b, t, d = x.shape
+        h = blk.ln1(x)
+        cal.see(f"{i}.ln1", h)
+        q, k, v = blk.qkv(h).split(d, dim=2)
+        for name, z in (("q", q), ("k", k), ("v", v)):
+            cal.see(f"{i}.{name}", z)
+        if bias is None:
+            from compressor.m1.model import alibi_bias
+
+            bias = alibi_bias(n_head, t)
+        qh, kh, vh = (z.view(b, t, n_head, d // n_head).transpose(1, 2) for z in (q, k, v))
+        att = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias)
+        att = att.transpose(1, 2).reshape(b, t, d)
+        cal.see(f"{i}.att", att)
+        x = x + blk.proj(att)
+        cal.see("res", x)
+        h = blk.ln2(x)
+        cal.see(f"{i}.ln2", h)
+        hid = torch.relu(blk.fc(h))
+        cal.see(f"{i}.hid", hid)
+        x = x + blk.out(hid)
+        cal.see("res", x)
+    cal.see("lnf", model.ln_f(x))
+
+
+class IntegerM1:
+    """The integer twin of a float M1, built by `calibrate` or loaded from its tensors."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], n_layer: int, n_head: int, precision: int = 14):
+        self.t = tensors
+        self.n_layer, self.n_head, self.precision = n_layer, n_head, precision
+        self.lut = exp_table()
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    @torch.no_grad()
+    def calibrate(cls, model: M1, docs: Sequence[bytes], precision: int = 14, segment: int = 256) -> IntegerM1:
+        model.eval()
+        cal = _Calibrator()
+        for d in docs:
+            s = symbols_of(d)[:-1]
+            for i in range(0, max(1, s.size), segment):
+                toks = torch.tensor([[BOS, *s[i : i + segment - 1].tolist()]], dtype=torch.long)
+                _float_pass(model, toks, cal)
+        margin = 1.1
+        scale = {k: v * margin / (RES_MAX if k == "res" else ACT_MAX) for k, v in cal.peak.items()}
+        t: dict[str, torch.Tensor] = {}
+        s_res = scale["res"]
+        t["embed"] = torch.round(model.embed.weight.double() / s_res).clamp(-RES_MAX, RES_MAX).to(torch.int64)
+        t["s_res"] = torch.tensor(s_res, dtype=torch.float64)
+        for i, blk in enumerate(model.blocks):
+            d = blk.qkv.in_features
+            hd = d // model.cfg.n_head
+
+            def linear(name: str, lin: torch.nn.Linear, s_in: float, s_out: float | torch.Tensor) -> None:
+                wq, sw = _quantize_weight(lin.weight.detach())
+                t[f"{name}.w"] = wq
+                acc_scale = sw * s_in  # one accumulator unit in real terms, per output channel
+                t[f"{name}.b"] = torch.round(lin.bias.detach().double() / acc_scale)
+                t[f"{name}.m"] = acc_scale / s_out  # accumulator -> output fixed point
+
+            for ln_name, ln in ((f"{i}.ln1", blk.ln1), (f"{i}.ln2", blk.ln2)):
+                t[f"{ln_name}.g"] = ln.weight.detach().double() / scale[ln_name]
+                t[f"{ln_name}.h"] = ln.bias.detach().double() / scale[ln_name]
+                t[f"{ln_name}.eps"] = torch.tensor(ln.eps / s_res**2, dtype=torch.float64)
+            s_qkv = torch.cat([torch.full((d,), scale[f"{i}.{n}"], dtype=torch.float64) for n in "qkv"])
+            linear(f"{i}.qkv", blk.qkv, scale[f"{i}.ln1"], s_qkv)
+            # scores: q.k in units s_q s_k / sqrt(hd), then nats -> table steps
+            t[f"{i}.score"] = torch.tensor(scale[f"{i}.q"] * scale[f"{i}.k"] / math.sqrt(hd) * LUT_STEP)
+            t[f"{i}.v_to_att"] = torch.tensor(scale[f"{i}.v"] / scale[f"{i}.att"], dtype=torch.float64)
+            linear(f"{i}.proj", blk.proj, scale[f"{i}.att"], s_res)
+            linear(f"{i}.fc", blk.fc, scale[f"{i}.ln2"], scale[f"{i}.hid"])
+            linear(f"{i}.out", blk.out, scale[f"{i}.hid"], s_res)
+        t["lnf.g"] = model.ln_f.weight.detach().double() / scale["lnf"]
+        t["lnf.h"] = model.ln_f.bias.detach().double() / scale["lnf"]
+        t["lnf.eps"] = torch.tensor(model.ln_f.eps / s_res**2, dtype=torch.float64)
+        linear("head", model.head, scale["lnf"], 1.0 / LUT_STEP)  # head output in table steps (1/32 nat)
+        t["slopes"] = alibi_slopes(model.cfg.n_head).double() * LUT_STEP
+        return cls(t, model.cfg.n_layer, model.cfg.n_head, precision)
+
+    # -- inference ------------------------------------------------------------------------
+
+    def _layernorm(self, r: torch.Tensor, name: str) -> torch.Tensor:
+        """int residual -> int8-valued float32 activations, from exact integer sums."""
+        d = r.shape[-1]
+        s1 = r.sum(-1, keepdim=True)
+        s2 = (r * r).sum(-1, keepdim=True)
+        var_d2 = (d * s2 - s1 * s1).double() + d * d * self.t[f"{name}.eps"]
+        y = (d * r - s1).double() / torch.sqrt(var_d2)
+        y = y * self.t[f"{name}.g"]
+        y = y + self.t[f"{name}.h"]
+        return torch.round(y).clamp(-ACT_MAX, ACT_MAX).float()
+
+    def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """Exact integer accumulator (float32 holds it), plus bias, in float64."""
+        acc = (x @ self.t[f"{name}.w"].T).double()
+        return acc + self.t[f"{name}.b"]
+
+    def _requant(self, acc: torch.Tensor, name: str, lo: int, hi: int) -> torch.Tensor:
+        return torch.round(acc * self.t[f"{name}.m"]).clamp(lo, hi)
+
+    def _attention(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        b, t, d3 = h.shape
+        d, nh = d3 // 3, self.n_head
+        hd = d // nh
+        q, k, v = (z.float().view(b, t, nh, hd).transpose(1, 2) for z in h.split(d, dim=2))
+        scores = (q @ k.transpose(-1, -2)).double()  # exact: |sum| <= 64 * 127^2
+        z = scores * self.t[f"{i}.score"]
+        pos = torch.arange(t, dtype=torch.float64)
+        dist = pos[:, None] - pos[None, :]
+        z = z - self.t["slopes"][:, None, None] * dist
+        z = z.masked_fill(dist < 0, -math.inf)
+        steps = torch.round(z.amax(-1, keepdim=True) - z).clamp(max=self.lut.numel() - 1)
+        w = self.lut[steps.to(torch.int64)].double()  # <= 2^15 each
+        num = w @ v.double()  # exact: <= 2^15 * 127 * T
+        att = num / w.sum(-1, keepdim=True)
+        att = torch.round(att * self.t[f"{i}.v_to_att"]).clamp(-ACT_MAX, ACT_MAX)
+        return att.transpose(1, 2).reshape(b, t, d).float()
+
+    @torch.no_grad()
+    def step_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B, T] (BOS first) -> output logits in 1/32-nat table steps, float64 integers."""
+        r = self.t["embed"][tokens]
+        for i in range(self.n_layer):
+            qkv = self._requant(self._linear(self._layernorm(r, f"{i}.ln1"), f"{i}.qkv"), f"{i}.qkv", -127, 127)
+            att = self._attention(qkv, i)
+            r = (r + self._requant(self._linear(att, f"{i}.proj"), f"{i}.proj", -RES_MAX, RES_MAX).long()).clamp(
+                -RES_MAX, RES_MAX
+            )
+            hid = self._requant(self._linear(self._layernorm(r, f"{i}.ln2"), f"{i}.fc"), f"{i}.fc", 0, ACT_MAX).float()
+            r = (r + self._requant(self._linear(hid, f"{i}.out"), f"{i}.out", -RES_MAX, RES_MAX).long()).clamp(
+                -RES_MAX, RES_MAX
+            )
+        return torch.round(self._linear(self._layernorm(r, "lnf"), "head") * self.t["head.m"])
+
+    def cdfs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B, T] -> int32 CDFs [B, T, 258] of total 2^precision, every symbol >= 1."""
+        logits = self.step_logits(tokens)
+        steps = (logits.amax(-1, keepdim=True) - logits).clamp(max=self.lut.numel() - 1).to(torch.int64)
+        e = self.lut[steps]  # int64, the max symbol gets LUT_ONE
+        n = e.shape[-1]
+        budget = (1 << self.precision) - n
+        total = e.sum(-1, keepdim=True)
+        extra = (e * budget) // total
+        rem = budget - extra.sum(-1, keepdim=True)
+        first_max = (steps == 0).to(torch.int64).argmax(-1, keepdim=True)
+        extra = extra.scatter_add(-1, first_max, rem)
+        cdf = torch.zeros((*e.shape[:-1], n + 1), dtype=torch.int64)
+        cdf[..., 1:] = torch.cumsum(extra + 1, -1)
+        return cdf.to(torch.int32)
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        meta = {"n_layer": str(self.n_layer), "n_head": str(self.n_head), "precision": str(self.precision)}
+        save_file({k: v.contiguous() for k, v in self.t.items()}, str(path), metadata=meta)
+
+    @classmethod
+    def load(cls, path: Path) -> IntegerM1:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        return cls(tensors, int(meta["n_layer"]), int(meta["n_head"]), int(meta["precision"]))
+
+
+def nll_bits(cdfs: np.ndarray, symbols: np.ndarray, precision: int) -> float:
+    """Code length in bits of `symbols` under integer CDFs."""
+    rows = np.arange(symbols.size)
+    freq = cdfs[rows, symbols + 1] - cdfs[rows, symbols]
+    return float(np.sum(precision - np.log2(freq)))

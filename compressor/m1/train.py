@@ -1,0 +1,113 @@
+"""Training M1: AdamW on a long/short mixture of fresh segments, periodic held-out bits/byte,
+checkpoints that resume exactly (weights, optimizer moments, sampler state, step)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from compressor.m1 import checkpoint
+from compressor.m1.data import IGNORE, SegmentSampler
+from compressor.m1.evaluate import bits_per_byte
+from compressor.m1.model import M1, M1Config
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000  # the schedule's length; a time budget may stop earlier
+    minutes: float | None = None
+    lr: float = 2e-3
+    warmup: int = 100
+    weight_decay: float = 0.1
+    long_len: int = 256  # long segments (plain AC's long histories)
+    long_batch: int = 32
+    short_len: int = 48  # short segments, 1..short_len symbols (window-sized contexts)
+    short_batch: int = 160
+    eval_every: int = 250
+    seed: int = 0
+
+
+def lr_at(step: int, tc: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to a tenth."""
+    if step < tc.warmup:
+        return tc.lr * (step + 1) / tc.warmup
+    frac = min(1.0, (step - tc.warmup) / max(1, tc.steps - tc.warmup))
+    return tc.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
+
+
+def evaluate(model: M1, docs: Sequence[bytes]) -> dict:
+    return {
+        "full": round(bits_per_byte(model, docs), 4),
+        "reset16": round(bits_per_byte(model, docs, reset_every=16), 4),
+        "reset5": round(bits_per_byte(model, docs, reset_every=5), 4),
+    }
+
+
+def train(
+    train_docs: Sequence[bytes],
+    eval_docs: Sequence[bytes],
+    out: Path,
+    cfg: M1Config,
+    tc: TrainConfig,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Trains (or resumes) M1 into `out`; returns the final training state."""
+    torch.manual_seed(tc.seed)
+    model = M1(cfg)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=tc.lr,
+        betas=(0.9, 0.95),
+    )
+    sampler = SegmentSampler(train_docs, tc.seed)
+    state = {"step": 0, "history": [], "train_config": tc.__dict__}
+    if resume and (out / checkpoint.STATE_FILE).is_file():
+        state = checkpoint.load_training(out, model, optimizer)
+        sampler.restore(state["sampler"])
+        log(f"resumed at step {state['step']}")
+    log(f"M1 {cfg.to_dict()}: {model.num_params():,} parameters")
+    start, step = time.perf_counter(), state["step"]
+    deadline = start + tc.minutes * 60 if tc.minutes else None
+    tokens, loss_sum, loss_n = 0, 0.0, 0
+    while step < tc.steps and (deadline is None or time.perf_counter() < deadline):
+        model.train()
+        long = step % 2 == 0
+        inputs, targets = (
+            sampler.batch(tc.long_batch, tc.long_len, tc.long_len // 2)
+            if long
+            else sampler.batch(tc.short_batch, tc.short_len)
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, tc)
+        logits = model(torch.from_numpy(inputs))
+        loss = F.cross_entropy(logits.flatten(0, 1), torch.from_numpy(targets).flatten(), ignore_index=IGNORE)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        tokens += int((targets != IGNORE).sum())
+        loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
+        if step % tc.eval_every == 0 or step == tc.steps:
+            elapsed = time.perf_counter() - start
+            ev = evaluate(model, eval_docs) if eval_docs else {}
+            state["history"].append({"step": step, "train_bits": round(loss_sum / loss_n / math.log(2), 4), **ev})
+            log(
+                f"step {step:>6}/{tc.steps}  train {loss_sum / loss_n / math.log(2):.3f} bits/sym  "
+                f"held-out {ev}  {tokens / elapsed:,.0f} tok/s  {elapsed / 60:.1f} min"
+            )
+            loss_sum, loss_n = 0.0, 0
+            state.update(step=step, sampler=sampler.state())
+            checkpoint.save(out, model, optimizer, state)
+    state.update(step=step, sampler=sampler.state())
+    checkpoint.save(out, model, optimizer, state)
+    return state

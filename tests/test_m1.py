@@ -1,0 +1,130 @@
+"""M1: training that resumes exactly, and the integer path's exactness across batch, padding,
+threads and full recompute, with its cost against the float model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from compressor.corpus import read_documents
+from compressor.m1.checkpoint import load_model
+from compressor.m1.coding import M1ByteModel
+from compressor.m1.evaluate import bits_per_byte
+from compressor.m1.integer import IntegerM1, nll_bits
+from compressor.m1.model import BOS, M1Config
+from compressor.m1.train import TrainConfig, train
+from compressor.methods import EqualInfoAC
+from compressor.models import symbols_of
+
+TINY = M1Config(n_layer=2, d_model=64, n_head=4, d_mlp=128)
+FAST = {"lr": 3e-3, "long_batch": 8, "long_len": 64, "short_batch": 32, "short_len": 24, "warmup": 5}
+
+
+@pytest.fixture(scope="module")
+def docs(c4_sample):
+    return list(read_documents(c4_sample, limit=120))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, docs):
+    out = tmp_path_factory.mktemp("m1")
+    train(docs[:80], [], out, TINY, TrainConfig(steps=80, eval_every=1000, **FAST), log=lambda s: None)
+    model = load_model(out)
+    return model, IntegerM1.calibrate(model, docs[:8])
+
+
+def test_resume_is_exact(tmp_path, docs):
+    straight, split = tmp_path / "a", tmp_path / "b"
+    cfg = TrainConfig(steps=6, eval_every=3, **FAST)
+    train(docs[:20], docs[100:102], straight, TINY, cfg, log=lambda s: None)
+    train(docs[:20], docs[100:102], split, TINY, TrainConfig(steps=3, eval_every=3, **FAST), log=lambda s: None)
+    state = train(docs[:20], docs[100:102], split, TINY, cfg, resume=True, log=lambda s: None)
+    assert state["step"] == 6
+    a, b = load_model(straight).state_dict(), load_model(split).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_lowers_held_out_bits(tiny, docs):
+    model, _ = tiny
+    assert bits_per_byte(model, docs[100:110]) < 7.0  # uniform is 8.006
+
+
+def test_integer_cdfs_ignore_batch_padding_and_threads(tiny, docs):
+    _, integer = tiny
+    rows = [symbols_of(d)[:40] for d in docs[100:104]]
+    alone = [integer.cdfs(torch.tensor([[BOS, *r[:-1].tolist()]])) for r in rows]
+    torch.set_num_threads(1)
+    batch = integer.cdfs(torch.tensor([[BOS, *r[:-1].tolist()] for r in rows]))
+    padded = integer.cdfs(torch.tensor([[BOS, *r.tolist(), 7, 7, 7] for r in rows]))[:, :40]
+    torch.set_num_threads(2)
+    for i, a in enumerate(alone):
+        assert torch.equal(a[0], batch[i]) and torch.equal(a[0], padded[i])
+
+
+def test_batch_of_64_encoded_with_2_threads_decodes_alone_with_1(tiny, docs):
+    _, integer = tiny
+    texts = [d[:150] for d in docs[:64]]
+    codec = EqualInfoAC(M1ByteModel(integer), 16, 16)
+    torch.set_num_threads(2)
+    batch_tokens = [e.tokens for e in codec.encode_batch(texts)]
+    torch.set_num_threads(1)
+    try:
+        for i in range(0, 64, 9):
+            [alone] = codec.encode_batch([texts[i]])
+            assert np.array_equal(alone.tokens, batch_tokens[i])
+            assert codec.decode_batch([batch_tokens[i]]) == [texts[i]]
+    finally:
+        torch.set_num_threads(2)
+
+
+def test_integer_path_costs_under_one_percent(tiny, docs):
+    model, integer = tiny
+    test = docs[100:110]
+    float_bits = bits_per_byte(model, test, chunk=256)
+    int_bits = 0.0
+    for d in test:
+        s = symbols_of(d)
+        for i in range(0, s.size, 256):
+            seg = s[i : i + 256]
+            cdfs = integer.cdfs(torch.tensor([[BOS, *seg[:-1].tolist()]]))[0].numpy()
+            int_bits += nll_bits(cdfs, seg, integer.precision)
+    int_bits /= sum(map(len, test))
+    assert int_bits <= float_bits * 1.01
+
+
+def test_integer_model_saves_and_loads(tiny, tmp_path, docs):
+    _, integer = tiny
+    integer.save(tmp_path / "i.safetensors")
+    again = IntegerM1.load(tmp_path / "i.safetensors")
+    toks = torch.tensor([[BOS, *docs[5][:30]]])
+    assert torch.equal(integer.cdfs(toks), again.cdfs(toks))
+
+
+def test_cli_train_eval_calibrate(tmp_path, c4_sample):
+    run = [sys.executable, "-m", "compressor.cli"]
+    out = tmp_path / "m1"
+    base = ["--input", str(c4_sample), "--out", str(out), "--size", "tiny", "--limit", "30", "--holdout", "5"]
+    proc = subprocess.run(
+        [*run, "train-m1", *base, "--steps", "4", "--eval-every", "2", "--eval-docs", "2"], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 4
+    assert (out / "integer.safetensors").is_file()
+    proc = subprocess.run(
+        [*run, "train-m1", *base, "--steps", "6", "--eval-every", "2", "--eval-docs", "2"], capture_output=True, text=True, timeout=600
+    )
+    assert "resumed at step 4" in proc.stdout
+    proc = subprocess.run(
+        [*run, "eval-m1", "--m1", str(out), "--input", str(c4_sample), "--skip", "890", "--limit", "3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["documents"] == 3 and 0 < result["full"] < 9

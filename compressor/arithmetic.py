@@ -73,6 +73,8 @@ def decode_documents(
         for d, s in zip(live[grows].tolist(), got[grows].tolist(), strict=True):
             history[d].append(s)
         visible.append(live[grows], got[grows])
+        if model.segment:  # the model's context starts afresh every `segment` symbols
+            visible.reset(live[grows][visible_lengths(history, live[grows]) % model.segment == 0])
         for d in live[got == EOS].tolist():
             results[d] = np.append(np.frombuffer(history[d], np.uint8), EOS).astype(np.int32)
         runaway = live[grows & (visible_lengths(history, live) >= limits[live])]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 
 import click
 
 from compressor.cli_common import documents as _documents
 from compressor.coder import DEFAULT_PRECISION
 from compressor.equal_info import WINDOW_BITS
-from compressor.methods import ArithmeticCoding, EqualInfoAC
-from compressor.models import MODELS, build_model
+from compressor.models import MODELS
 from compressor.tokens import TOKEN_BITS
 
 
@@ -23,15 +23,31 @@ def _progress(label: str, total: int):
     return click.progressbar(length=total, label=f"{label:<7}", file=sys.stderr, show_pos=False, width=30)
 
 
-def make_codec(method: str, model_name: str, fit_docs, window_bits: int, token_bits: int, precision: int):
-    """The codec a command asked for; ValueErrors become usage errors."""
+def option_spec(method: str, model: str, fit: str | None, window_bits: int, token_bits: int, precision: int) -> str:
+    """The tokenizer spec that codec-check's and the demo's separate options describe."""
+    parts = [f"b={window_bits}"] if method == "equal_info_ac" else []
+    parts.append(f"v={1 << token_bits}")
+    if model.startswith("m1="):
+        parts.append(model)
+    else:
+        parts.append(f"model={model}")
+        if model != "uniform":
+            parts.append(f"fit={fit}")
+    return f"{method}:{','.join([*parts, f'p={precision}'])}"
+
+
+def check_round_trip(spec: str, docs: list[bytes]) -> dict:
+    """tokenizer_check.run_check with command-line errors."""
+    from compressor.spec import SpecError
+    from compressor.tokenizer_check import run_check
+    from compressor.tokenizers import TokenizerEncodeError, parse_spec
+
     try:
-        model = build_model(model_name, fit_docs, precision)
-        if method == "equal_info_ac":
-            return EqualInfoAC(model, window_bits, token_bits)
-        return ArithmeticCoding(model, token_bits)
-    except ValueError as exc:
+        return run_check(parse_spec(spec), docs, progress=_progress)
+    except (SpecError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from None
+    except TokenizerEncodeError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,6 +63,7 @@ def main() -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Documents: C4 JSON lines (.json/.jsonl, optionally .gz; the `text` field) or a plain text file.",
 )
+@click.option("--tokenizer", "spec", help="A tokenizer spec (see `eqinfo encode --help`); replaces the options below.")
 @click.option(
     "--model",
     "model_name",
@@ -54,6 +71,12 @@ def main() -> None:
     default="order2",
     show_default=True,
     help="Byte model driving the coder (unigram + ac is the paper's StaticAC).",
+)
+@click.option(
+    "--m1",
+    "m1_path",
+    type=click.Path(exists=True, file_okay=False),
+    help="Drive the coder with this M1 checkpoint instead of --model.",
 )
 @click.option(
     "--fit",
@@ -90,20 +113,19 @@ def main() -> None:
     help="P: probabilities are integers out of 2^P, every symbol at least 1.",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Read at most this many documents.")
-def codec_check(input_path, model_name, fit_path, method, window_bits, token_bits, precision, limit):
+def codec_check(input_path, spec, model_name, m1_path, fit_path, method, window_bits, token_bits, precision, limit):
     """Encode every document, decode it and compare, byte for byte.
 
     Prints a table, then one JSON line with the figures.  Exits 1 if any document does not
     round-trip.
     """
-    from compressor.codec_check import format_summary, run_check
+    from compressor.tokenizer_check import format_summary
 
     docs = _documents(input_path, limit, "input")
-    fit_docs = _documents(fit_path, None, "--fit") if fit_path else docs
-    codec = make_codec(method, model_name, fit_docs, int(window_bits), int(token_bits), precision)
-    summary = run_check(codec, docs, progress=_progress)
+    model = f"m1={m1_path}" if m1_path else model_name
+    spec = spec or option_spec(method, model, fit_path or input_path, int(window_bits), int(token_bits), precision)
+    summary = check_round_trip(spec, docs)
     summary["input"] = str(input_path)
-    summary["fit"] = str(fit_path or input_path)
     click.echo(format_summary(summary))
     click.echo(json.dumps(summary))
     if not summary["exact"]:
@@ -152,25 +174,34 @@ def bench_coder(symbols, reference_symbols, seed):
     "--fit",
     "fit_path",
     type=click.Path(exists=True, dir_okay=False),
-    required=True,
-    help="Documents to fit the order-2 model on.",
+    help="Documents to fit an order-2 model on (without --m1).",
 )
+@click.option("--m1", "m1_path", type=click.Path(exists=True, file_okay=False), help="Use this M1 checkpoint.")
 @click.option("--fit-limit", type=click.IntRange(min=1), help="Fit on the first N documents of --fit only.")
 @click.option("--skip", type=click.IntRange(min=0), default=0, help="Skip the first N documents of --input.")
+@click.option("--limit", type=click.IntRange(min=1), help="Code at most N documents after --skip.")
 @click.option("--window-bits", default="16,32", show_default=True, help="Comma-separated b values.")
 @click.option("--precision", type=click.IntRange(1, 16), default=DEFAULT_PRECISION, show_default=True)
-def bench_windows(input_path, fit_path, fit_limit, skip, window_bits, precision):
+def bench_windows(input_path, fit_path, m1_path, fit_limit, skip, limit, window_bits, precision):
     """Cost of exact windows against the paper's greedy (ambiguous) windows, same model and text."""
     from compressor import bench_windows as bw
+    from compressor.models import build_model
 
-    docs = _documents(input_path, None, "input")[skip:]
-    fit_docs = _documents(fit_path, fit_limit, "--fit")
+    docs = _documents(input_path, None if limit is None else skip + limit, "input")[skip:]
     try:
         bits = [int(b) for b in window_bits.split(",")]
-        result = bw.run(docs, build_model("order2", fit_docs, precision), bits)
-    except ValueError as exc:
+        if m1_path:
+            from compressor.m1.coding import M1ByteModel
+
+            model = M1ByteModel.load(m1_path)
+        elif fit_path:
+            model = build_model("order2", _documents(fit_path, fit_limit, "--fit"), precision)
+        else:
+            raise click.UsageError("give --fit (order-2 model) or --m1")
+        result = bw.run(docs, model, bits)
+    except (ValueError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from None
-    result.update(input=str(input_path), fit=str(fit_path), fit_limit=fit_limit, skip=skip)
+    result.update(input=str(input_path), fit=fit_path, m1=m1_path, fit_limit=fit_limit, skip=skip)
     click.echo(bw.format_table(result))
     click.echo(json.dumps(result))
 
@@ -185,8 +216,10 @@ def bench_windows(input_path, fit_path, fit_limit, skip, window_bits, precision)
 @click.option("--limit", type=click.IntRange(min=1), default=300, show_default=True)
 def demo(input_path, limit):
     """Equal-Info coding of real text: fit on half, code the other half, check every byte."""
-    from compressor.codec_check import format_summary, run_check
+    import tempfile
+
     from compressor.demo_text import default_documents
+    from compressor.tokenizer_check import format_summary
 
     if input_path:
         docs, source = _documents(input_path, limit, "input"), str(input_path)
@@ -196,27 +229,32 @@ def demo(input_path, limit):
     fit, test = docs[:half], docs[half:] or docs
     click.echo(f"text: {source} ({len(docs)} documents; model fitted on {len(fit)}, coding {len(test)})\n")
     failed = False
-    for method, model, bits, tbits in [
-        ("equal_info_ac", "order2", 16, 16),
-        ("equal_info_ac", "order2", 32, 16),
-        ("ac", "order2", 0, 16),
-        ("ac", "unigram", 0, 8),
-    ]:
-        codec = make_codec(method, model, fit, bits or 16, tbits, DEFAULT_PRECISION)
-        summary = run_check(codec, test, progress=_progress)
-        click.echo(format_summary(summary) + "\n")
-        failed |= not summary["exact"]
+    with tempfile.TemporaryDirectory(prefix="eqinfo-demo-") as tmp:
+        fit_file = Path(tmp) / "fit.jsonl"
+        fit_file.write_text("".join(json.dumps({"text": d.decode("utf-8", "replace")}) + "\n" for d in fit))
+        for method, model, bits, tbits in [
+            ("equal_info_ac", "order2", 16, 16),
+            ("equal_info_ac", "order2", 32, 16),
+            ("ac", "order2", 16, 16),
+            ("ac", "unigram", 16, 8),
+        ]:
+            summary = check_round_trip(option_spec(method, model, str(fit_file), bits, tbits, DEFAULT_PRECISION), test)
+            click.echo(format_summary(summary) + "\n")
+            failed |= not summary["exact"]
     if failed:
         sys.exit(1)
 
 
-from compressor import cli_m1  # noqa: E402
+from compressor import cli_m1, cli_tokenize  # noqa: E402  (their commands join the groups here)
 
 main.add_command(cli_m1.train_m1)
 main.add_command(cli_m1.eval_m1)
 main.add_command(cli_m1.calibrate_m1)
+bench.add_command(cli_m1.bench_m1)
+for _command in (cli_tokenize.encode, cli_tokenize.decode, cli_tokenize.train_spm):
+    main.add_command(_command)
+bench.add_command(cli_tokenize.bench_tokenizers)
 
-from compressor import cli_tokenize  # noqa: E402,F401  (registers encode/decode/train-spm)
 
 if __name__ == "__main__":
     main()

@@ -80,16 +80,28 @@ def train_m1(inputs, out, holdout, steps, minutes, eval_every, eval_docs, size, 
 @click.option("--skip", type=click.IntRange(min=0), default=0, help="Skip the first N documents (e.g. training ones).")
 @click.option("--limit", type=click.IntRange(min=1), help="Score at most N documents.")
 def eval_m1(m1_path, input_path, skip, limit):
-    """M1's bits/byte on documents: full context and context reset every 16 and every 5 bytes."""
+    """M1's bits/byte on documents: full context and context reset every 16 and every 5 bytes, for
+    the float model and for the integer twin the coder uses, beside xz -9e on the same text."""
     from compressor.m1.checkpoint import load_model
-    from compressor.m1.train import evaluate
+    from compressor.m1.coding import INTEGER_FILE
+    from compressor.m1.evaluate import bits_per_byte, xz_bits_per_byte
+    from compressor.m1.integer import IntegerM1
 
     docs = documents(input_path, None, "input")[skip:]
     docs = docs[:limit] if limit else docs
-    result = {"documents": len(docs), "raw_bytes": sum(map(len, docs)), **evaluate(load_model(m1_path), docs)}
-    click.echo(f"{'context':<10} bits/byte")
-    for key in ("full", "reset16", "reset5"):
-        click.echo(f"{key:<10} {result[key]:.4f}")
+    models = {"float": load_model(m1_path)}
+    if (Path(m1_path) / INTEGER_FILE).is_file():
+        models["integer"] = IntegerM1.load(Path(m1_path) / INTEGER_FILE)
+    result = {"documents": len(docs), "raw_bytes": sum(map(len, docs)), "xz": round(xz_bits_per_byte(docs), 4)}
+    for name, model in models.items():
+        for ctx, every in (("full", None), ("reset16", 16), ("reset5", 5)):
+            result[f"{name}_{ctx}"] = round(bits_per_byte(model, docs, reset_every=every), 4)
+    if "integer" in models:
+        result["integer_cost_pct"] = round(100 * (result["integer_full"] / result["float_full"] - 1), 3)
+    result["vs_xz_pct"] = round(100 * (result["float_full"] / result["xz"] - 1), 2)
+    click.echo(f"{'context':<10}{'float':>8}{'integer':>9}   bits/byte ({len(docs)} documents; xz -9e: {result['xz']})")
+    for ctx in ("full", "reset16", "reset5"):
+        click.echo(f"{ctx:<10}{result[f'float_{ctx}']:>8.4f}{result.get(f'integer_{ctx}', float('nan')):>9.4f}")
     click.echo(json.dumps(result))
 
 
@@ -119,3 +131,21 @@ def calibrate_into(checkpoint_dir: Path, docs: list[bytes], precision: int = 14)
 
     IntegerM1.calibrate(load_model(checkpoint_dir), docs, precision).save(checkpoint_dir / INTEGER_FILE)
     click.echo(f"wrote {checkpoint_dir / INTEGER_FILE} (calibrated on {len(docs)} documents, P={precision})")
+
+
+@click.command("m1")
+@click.option("--m1", "m1_path", required=True, type=click.Path(exists=True, file_okay=False), help="Checkpoint.")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip", type=click.IntRange(min=0), default=0, help="Skip the first N documents.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--window-bits", type=int, default=16, show_default=True)
+def bench_m1(m1_path, input_path, skip, limit, window_bits):
+    """EqualInfoAC with M1: encode/decode bytes/s and encode FLOP/s against this machine's GEMM peak."""
+    from compressor import bench_m1 as bm
+    from compressor.m1.coding import M1ByteModel
+
+    docs = documents(input_path, skip + limit, "input")[skip:]
+    result = bm.run(M1ByteModel.load(m1_path), docs, window_bits)
+    for key, value in result.items():
+        click.echo(f"{key:<24} {value}")
+    click.echo(json.dumps(result))

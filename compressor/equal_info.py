@@ -78,7 +78,7 @@ def encode_documents(
     check_window_bits(window_bits, model.precision)
     flat = _Flat.of(docs)
     pos = flat.starts.copy()
-    span = np.full(len(docs), max(8, window_bits), dtype=np.int64)  # candidate symbols per window
+    span = np.full(len(docs), max(8, window_bits // 2), dtype=np.int64)  # candidate symbols per window
     values: list[list[np.ndarray]] = [[] for _ in docs]
     counts: list[list[int]] = [[] for _ in docs]
     ideal = np.zeros(len(docs))
@@ -93,7 +93,10 @@ def encode_documents(
         rows = rows[:, :k]
         consumed, vals = coder.encode_windows(table, rows, syms, lengths, window_bits, model.precision, EOS, greedy)
         done = consumed > 0
+        # Candidates for the next window: about twice this one, so a model is rarely run on
+        # symbols no window takes; a window that needs more doubles its span and retries.
         span[active[~done]] *= 2
+        span[active[done]] = np.maximum(8, 2 * consumed[done])
         coded = offs[None, :] < consumed[:, None]
         freq = (table[rows, syms + 1] - table[rows, syms])[coded]
         ideal[active] += np.bincount(

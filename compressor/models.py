@@ -26,6 +26,9 @@ class ByteModel(Protocol):
     precision: int
     # Symbols of history that can change a prediction; None means unbounded.
     context_size: int | None
+    # A document's context starts afresh every `segment` symbols (None: never).  Lets a model
+    # with a bounded training length code long documents; decoders reset their history to match.
+    segment: int | None
 
     def predict(self, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """contexts int32 [B, K] (bytes) -> (table int32 [R, 258], rows int32 [B, K+1]).
@@ -74,6 +77,7 @@ class TableModel:
 
     name = "table"
     context_size: int | None = 0
+    segment: int | None = None
 
     def __init__(self, probs: np.ndarray, precision: int = DEFAULT_PRECISION):
         self.precision = precision

@@ -15,13 +15,18 @@ import torch
 from compressor.m1.integer import IntegerM1
 from compressor.m1.model import BOS
 from compressor.models import check_contexts
+from compressor.spec import register_model_loader
 
 INTEGER_FILE = "integer.safetensors"
 
 
 class M1ByteModel:
+    """M1's integer twin as a ByteModel.  A document's context restarts from BOS every
+    SEGMENT symbols (M1 trains on fresh segments; "full context" is scored the same way)."""
+
     name = "m1"
     context_size: int | None = None
+    segment = 1024
 
     def __init__(self, integer: IntegerM1, max_tokens: int = 1 << 16):
         self.integer = integer
@@ -38,13 +43,30 @@ class M1ByteModel:
     def predict(self, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ctx = check_contexts(contexts)
         b, k = ctx.shape
+        parts = [self._cdfs(ctx[:, start : start + self.segment - 1]) for start in range(0, k + 1, self.segment)]
+        cdfs = np.concatenate(parts, axis=1)  # positions 0..k; each segment restarts at BOS
+        return cdfs.reshape(-1, cdfs.shape[-1]), np.arange(b * (k + 1), dtype=np.int32).reshape(b, k + 1)
+
+    def _cdfs(self, ctx: np.ndarray) -> np.ndarray:
+        """CDFs [B, K+1, 258] after [BOS] + each prefix of ctx [B, K], in chunks of rows."""
+        b, k = ctx.shape
         tokens = np.empty((b, k + 1), dtype=np.int64)
         tokens[:, 0] = BOS
         tokens[:, 1:] = ctx
-        rows_per_chunk = max(1, self.max_tokens // (k + 1))
-        chunks = [
-            self.integer.cdfs(torch.from_numpy(tokens[i : i + rows_per_chunk])).numpy()
-            for i in range(0, b, rows_per_chunk)
-        ]
-        cdfs = np.concatenate(chunks) if chunks else np.zeros((0, k + 1, 258), np.int32)
-        return cdfs.reshape(-1, cdfs.shape[-1]), np.arange(b * (k + 1), dtype=np.int32).reshape(b, k + 1)
+        rows = max(1, self.max_tokens // (k + 1))
+        chunks = [self.integer.cdfs(torch.from_numpy(tokens[i : i + rows])).numpy() for i in range(0, b, rows)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, k + 1, 258), np.int32)
+
+
+def load_for_spec(path: str, precision: int) -> M1ByteModel:
+    """`m1=PATH` in a tokenizer spec: the checkpoint's calibrated integer M1."""
+    model = M1ByteModel.load(path)
+    if model.precision != precision:
+        raise ValueError(
+            f"M1 at {path} is calibrated for p={model.precision}, the spec asks p={precision}: "
+            f"use p={model.precision} or rerun `eqinfo calibrate-m1 --precision {precision}`"
+        )
+    return model
+
+
+register_model_loader("m1", load_for_spec)

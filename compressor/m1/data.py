@@ -28,20 +28,25 @@ class SegmentSampler:
         self.weights = lengths / lengths.sum()  # pick documents in proportion to their bytes
         self.rng = np.random.default_rng(seed)
 
-    def batch(self, batch_size: int, max_len: int, min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """inputs [B, L] (BOS + context) and targets [B, L] (IGNORE past each segment's end)."""
-        inputs = np.full((batch_size, max_len), BOS, dtype=np.int64)
-        targets = np.full((batch_size, max_len), IGNORE, dtype=np.int64)
-        picks = self.rng.choice(len(self.docs), size=batch_size, p=self.weights)
-        lens = self.rng.integers(min_len, max_len + 1, size=batch_size)
-        for i, (d, n) in enumerate(zip(picks, lens, strict=True)):
+    def batch(self, rows: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """inputs [rows, length] (BOS + context) and targets [rows, length]; a segment is shorter
+        (targets IGNORE past its end) only where its document is."""
+        inputs = np.full((rows, length), BOS, dtype=np.int64)
+        targets = np.full((rows, length), IGNORE, dtype=np.int64)
+        for i, d in enumerate(self.rng.choice(len(self.docs), size=rows, p=self.weights)):
             doc = self.docs[d]
-            n = min(int(n), doc.size)
+            n = min(length, doc.size)
             start = int(self.rng.integers(0, doc.size - n + 1))
             seg = doc[start : start + n]
             targets[i, :n] = seg
             inputs[i, 1:n] = seg[:-1]
         return inputs, targets
+
+    def mixture_batch(self, step: int, tokens: int, long_len: int, short_max: int) -> tuple[np.ndarray, np.ndarray]:
+        """Even steps: long segments; odd steps: one short length drawn from 1..short_max for the
+        whole batch, so no row is padded; about `tokens` positions either way."""
+        length = long_len if step % 2 == 0 else int(self.rng.integers(1, short_max + 1))
+        return self.batch(max(1, tokens // length), length)
 
     def state(self) -> dict:
         return self.rng.bit_generator.state

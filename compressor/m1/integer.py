@@ -21,7 +21,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from compressor.m1.model import BOS, M1, alibi_slopes
@@ -229,10 +228,3 @@ class IntegerM1:
             meta = f.metadata()
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
         return cls(tensors, int(meta["n_layer"]), int(meta["n_head"]), int(meta["precision"]))
-
-
-def nll_bits(cdfs: np.ndarray, symbols: np.ndarray, precision: int) -> float:
-    """Code length in bits of `symbols` under integer CDFs."""
-    rows = np.arange(symbols.size)
-    freq = cdfs[rows, symbols + 1] - cdfs[rows, symbols]
-    return float(np.sum(precision - np.log2(freq)))

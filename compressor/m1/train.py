@@ -25,12 +25,18 @@ class TrainConfig:
     lr: float = 2e-3
     warmup: int = 100
     weight_decay: float = 0.1
+    batch_tokens: int = 8192
     long_len: int = 256  # long segments (plain AC's long histories)
-    long_batch: int = 32
     short_len: int = 48  # short segments, 1..short_len symbols (window-sized contexts)
-    short_batch: int = 160
     eval_every: int = 250
     seed: int = 0
+    bf16: bool | None = None  # autocast matmuls to bfloat16; None: where the CPU has native bf16
+
+
+def native_bf16() -> bool:
+    """True where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX): 2-3x faster training."""
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(check and check())
 
 
 def lr_at(step: int, tc: TrainConfig) -> float:
@@ -74,22 +80,19 @@ def train(
         state = checkpoint.load_training(out, model, optimizer)
         sampler.restore(state["sampler"])
         log(f"resumed at step {state['step']}")
-    log(f"M1 {cfg.to_dict()}: {model.num_params():,} parameters")
+    bf16 = native_bf16() if tc.bf16 is None else tc.bf16
+    log(f"M1 {cfg.to_dict()}: {model.num_params():,} parameters; bf16 autocast {'on' if bf16 else 'off'}")
     start, step = time.perf_counter(), state["step"]
     deadline = start + tc.minutes * 60 if tc.minutes else None
     tokens, loss_sum, loss_n = 0, 0.0, 0
     while step < tc.steps and (deadline is None or time.perf_counter() < deadline):
         model.train()
-        long = step % 2 == 0
-        inputs, targets = (
-            sampler.batch(tc.long_batch, tc.long_len, tc.long_len // 2)
-            if long
-            else sampler.batch(tc.short_batch, tc.short_len)
-        )
+        inputs, targets = sampler.mixture_batch(step, tc.batch_tokens, tc.long_len, tc.short_len)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, tc)
-        logits = model(torch.from_numpy(inputs))
-        loss = F.cross_entropy(logits.flatten(0, 1), torch.from_numpy(targets).flatten(), ignore_index=IGNORE)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(torch.from_numpy(inputs))
+        loss = F.cross_entropy(logits.float().flatten(0, 1), torch.from_numpy(targets).flatten(), ignore_index=IGNORE)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -1,0 +1,82 @@
+"""EqualInfoAC throughput with M1 on this machine, against this machine's own fp32 matmul peak.
+
+Encoding runs many documents in lockstep, one batched integer forward per step; the model's
+FLOPs are counted from the tokens it actually processed (candidates a window did not take
+included) and compared with the best GEMM rate torch reaches here in the same run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import torch
+
+from compressor.m1.coding import M1ByteModel
+from compressor.methods import EqualInfoAC
+
+
+def matmul_peak_flops(n: int = 1024, repeats: int = 5) -> float:
+    """Best fp32 GEMM rate (FLOP/s) of torch here, with its current thread count."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+class CountingModel:
+    """Wraps a byte model to count the token positions it computes and the time it spends."""
+
+    def __init__(self, model: M1ByteModel):
+        self.inner, self.tokens, self.seconds, self.attn_pairs = model, 0, 0.0, 0
+        self.name, self.precision = model.name, model.precision
+        self.context_size, self.segment = model.context_size, model.segment
+
+    def predict(self, contexts):
+        t = time.perf_counter()
+        out = self.inner.predict(contexts)
+        self.seconds += time.perf_counter() - t
+        b, k = contexts.shape
+        self.tokens += b * (k + 1)
+        self.attn_pairs += b * (k + 1) * (k + 2) // 2
+        return out
+
+
+def flops_per_token(integer) -> float:
+    """2 FLOPs per weight of every matmul (embedding lookups are free)."""
+    return 2.0 * sum(v.numel() for k, v in integer.t.items() if k.endswith(".w"))
+
+
+def run(model: M1ByteModel, docs: Sequence[bytes], window_bits: int = 16, token_bits: int = 16) -> dict:
+    peak = matmul_peak_flops()
+    counting = CountingModel(model)
+    codec = EqualInfoAC(counting, window_bits, token_bits)
+    t = time.perf_counter()
+    encoded = codec.encode_batch(docs)
+    t_enc = time.perf_counter() - t
+    enc_tokens, enc_model_s, enc_pairs = counting.tokens, counting.seconds, counting.attn_pairs
+    t = time.perf_counter()
+    decoded = codec.decode_batch([e.tokens for e in encoded])
+    t_dec = time.perf_counter() - t
+    raw = sum(map(len, docs))
+    d_model = model.integer.t["0.proj.w"].shape[0]
+    attn = 4.0 * d_model * model.integer.n_layer  # QK and AV per attended pair
+    enc_flops = flops_per_token(model.integer) * enc_tokens + attn * enc_pairs
+    return {
+        "documents": len(docs),
+        "raw_bytes": raw,
+        "window_bits": window_bits,
+        "threads": torch.get_num_threads(),
+        "encode_bytes_s": round(raw / t_enc, 1),
+        "decode_bytes_s": round(raw / t_dec, 1),
+        "encode_model_share": round(enc_model_s / t_enc, 3),
+        "encode_tokens_per_byte": round(enc_tokens / raw, 3),
+        "encode_gflops_s": round(enc_flops / t_enc / 1e9, 2),
+        "matmul_peak_gflops_s": round(peak / 1e9, 2),
+        "encode_peak_fraction": round(enc_flops / t_enc / peak, 4),
+        "bytes_per_token": round(raw / sum(e.tokens.size for e in encoded), 4),
+        "exact": decoded == list(docs),
+    }

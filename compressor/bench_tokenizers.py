@@ -1,0 +1,102 @@
+"""Bytes per token of every method on the same held-out text, next to the paper's C4 figures.
+
+Models are fitted (and SentencePiece trained) on `docs_fit` only; every method is then checked
+for exact round trips on `docs_test`.  The paper's AC and EqualInfoAC use its neural M1, so an
+order-2 model is expected to fall short of those figures.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from compressor.spec import Spec
+from compressor.spm import train_sentencepiece
+from compressor.tokenizer_check import run_check
+from compressor.tokenizers import parse_spec
+
+# {fit}: a file of docs_fit; {spm}: a SentencePiece model trained on docs_fit.
+DEFAULT_SPECS = (
+    "bytes",
+    "sentencepiece:model={spm}",
+    "gzip:v=256",
+    "gzip:v=65536",
+    "static_ac:v=256,fit={fit}",
+    "static_ac:v=65536,fit={fit}",
+    "ac:v=256,model=order2,fit={fit}",
+    "ac:v=65536,model=order2,fit={fit}",
+    "equal_info_ac:b=16,v=256,model=order2,fit={fit}",
+    "equal_info_ac:b=16,v=65536,model=order2,fit={fit}",
+    "equal_info_ac:b=32,v=65536,model=order2,fit={fit}",
+    "equal_info_ac:b=64,v=65536,model=order2,fit={fit}",
+    "equal_info_ac:b=128,v=65536,model=order2,fit={fit}",
+)
+
+# Raw bytes per token on C4, Lester et al. 2024 (as quoted in ARCHITECTURE.md): (method, b, v) -> figure.
+PAPER = {
+    ("bytes", None, None): 1.0,
+    ("sentencepiece", None, None): 4.28,
+    ("gzip", None, "256"): 2.23,
+    ("gzip", None, "65536"): 4.47,
+    ("static_ac", None, "256"): 1.73,
+    ("static_ac", None, "65536"): 3.46,
+    ("ac", None, "256"): 5.49,
+    ("ac", None, "65536"): 10.98,
+    **{("equal_info_ac", str(b), "256"): r for b, r in ((16, 2.66), (32, 3.49), (64, 4.16), (128, 4.61))},
+    **{("equal_info_ac", str(b), "65536"): r for b, r in ((16, 5.31), (32, 6.97), (64, 8.33), (128, 9.22))},
+}
+
+
+def paper_figure(spec: Spec) -> float | None:
+    return PAPER.get((spec.method, spec.get("b"), spec.get("v")))
+
+
+def run(
+    docs_fit: Sequence[bytes],
+    docs_test: Sequence[bytes],
+    specs: Sequence[str] = DEFAULT_SPECS,
+    spm_vocab_size: int = 32000,
+) -> dict:
+    """run_check's figures for each spec; `spm_vocab_size` is an upper bound a small corpus may not reach."""
+    results, spm_vocab = [], None
+    with tempfile.TemporaryDirectory(prefix="eqinfo-bench-") as tmp:
+        fit = Path(tmp) / "fit.jsonl"
+        fit.write_text("".join(json.dumps({"text": d.decode("utf-8")}) + "\n" for d in docs_fit), encoding="utf-8")
+        spm = Path(tmp) / "spm.model"
+        if any("{spm}" in s for s in specs):
+            train_sentencepiece(docs_fit, spm.with_suffix(""), spm_vocab_size, hard_vocab_limit=False)
+        for template in specs:
+            tok = parse_spec(template.replace("{fit}", str(fit)).replace("{spm}", str(spm)))
+            summary = run_check(tok, docs_test)
+            summary["tokenizer"] = template
+            summary["paper_bytes_per_token"] = paper_figure(Spec.parse(tok.spec))
+            results.append(summary)
+            if tok.name == "sentencepiece":
+                spm_vocab = tok.vocab_size
+    return {
+        "fit_documents": len(docs_fit),
+        "test_documents": len(docs_test),
+        "test_bytes": sum(len(d) for d in docs_test),
+        "spm_vocab_size": spm_vocab,
+        "results": results,
+    }
+
+
+def format_table(result: dict) -> str:
+    """One row per tokenizer: vocabulary, bytes per token here and in the paper, exactness."""
+    head = f"{'tokenizer':<52} {'vocab':>7} {'bytes/token':>11} {'paper (C4)':>10}  exact"
+    lines = [
+        f"fitted on {result['fit_documents']} documents, measured on {result['test_documents']} "
+        f"({result['test_bytes']:,} bytes); paper AC/EqualInfoAC figures use its M1, these an order-2 model",
+        head,
+        "-" * len(head),
+    ]
+    for r in result["results"]:
+        paper = "-" if r["paper_bytes_per_token"] is None else f"{r['paper_bytes_per_token']:.2f}"
+        lines.append(
+            f"{r['tokenizer']:<52} {r['vocab_size']:>7} {r['bytes_per_token']:>11.3f} {paper:>10}  "
+            + ("yes" if r["exact"] else f"NO ({r['mismatches']})")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,254 @@
+"""One tokenizer interface for every method: text -> int32 ids -> the same bytes, exactly.
+
+An M2 user treats EqualInfoAC like any other tokenizer: `parse_spec("equal_info_ac:b=16,...")`
+gives an object with `encode`, `decode`, `vocab_size` and batch variants (spec syntax: see
+compressor/spec.py).  Decoding never guesses: ids that no encoder could have written raise
+TokenizerDecodeError (or come back as one, per document, from `try_decode_batch`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from compressor import methods
+from compressor.methods import DecodeError
+from compressor.models import ByteModel
+from compressor.spec import VOCABS, Spec, SpecError, load_model
+from compressor.tokens import TokenError, bits_to_tokens, tokens_to_bytes
+
+Text = str | bytes
+GZIP_LEVEL = 6  # zlib's default, as in the paper
+
+
+class TokenizerDecodeError(DecodeError):
+    """Ids that do not decode to a document; the message names the document and the reason."""
+
+
+class TokenizerEncodeError(ValueError):
+    """Input a tokenizer cannot represent (e.g. bytes that are not UTF-8, for SentencePiece)."""
+
+
+@dataclass
+class EncodedDoc:
+    """One document's ids and, for bitstream methods, what the stream cost."""
+
+    ids: np.ndarray  # int32
+    coded_bits: int | None = None  # bits of the stream before token padding (None: not a bitstream)
+    ideal_bits: float | None = None  # sum of -log2 p under the byte model (None: no model)
+    windows: int = 0  # Equal-Info windows
+    padding_bits: int = 0  # zero bits that fill the last token
+
+
+def as_bytes(text: Text) -> bytes:
+    """Text as UTF-8 bytes; bytes unchanged."""
+    if isinstance(text, bytes | bytearray | memoryview):
+        return bytes(text)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates
+        raise TokenizerEncodeError(f"text is not valid Unicode ({exc.reason} at character {exc.start})") from None
+
+
+class Tokenizer(ABC):
+    """Documents <-> int32 ids in 0..vocab_size-1; decode(encode(x)) == x as bytes, always."""
+
+    name: str
+    vocab_size: int
+
+    def __init__(self, spec: Spec):
+        self._spec = spec
+
+    @property
+    def spec(self) -> str:
+        """The canonical spec string: `parse_spec(tok.spec)` rebuilds this tokenizer."""
+        return str(self._spec)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec}>"
+
+    @abstractmethod
+    def encode_batch(self, texts: Sequence[Text]) -> list[np.ndarray]:
+        """Each document's ids."""
+
+    @abstractmethod
+    def try_decode_batch(self, ids: Sequence[np.ndarray]) -> list[bytes | TokenizerDecodeError]:
+        """Each document's bytes, or the reason it does not decode."""
+
+    def encode_detailed(self, texts: Sequence[Text]) -> list[EncodedDoc]:
+        return [EncodedDoc(i) for i in self.encode_batch(texts)]
+
+    def decode_batch(self, ids: Sequence[np.ndarray]) -> list[bytes]:
+        """Each document's bytes; raises the first document's TokenizerDecodeError."""
+        out = self.try_decode_batch(ids)
+        for r in out:
+            if isinstance(r, TokenizerDecodeError):
+                raise r
+        return out  # type: ignore[return-value]
+
+    def encode(self, text: Text) -> np.ndarray:
+        return self.encode_batch([text])[0]
+
+    def decode(self, ids: np.ndarray | Sequence[int]) -> bytes:
+        return self.decode_batch([np.asarray(ids)])[0]
+
+
+class Bytes(Tokenizer):
+    """The UTF-8 bytes themselves (vocabulary 256): the paper's Bytes baseline."""
+
+    name = "bytes"
+    vocab_size = 256
+
+    def __init__(self) -> None:
+        super().__init__(Spec.of("bytes", {}))
+
+    def encode_batch(self, texts: Sequence[Text]) -> list[np.ndarray]:
+        return [np.frombuffer(as_bytes(t), np.uint8).astype(np.int32) for t in texts]
+
+    def try_decode_batch(self, ids: Sequence[np.ndarray]) -> list[bytes | TokenizerDecodeError]:
+        out: list[bytes | TokenizerDecodeError] = []
+        for i, t in enumerate(ids):
+            try:
+                out.append(tokens_to_bytes(t, 8))
+            except TokenError as exc:
+                out.append(TokenizerDecodeError(f"document {i}: {exc}"))
+        return out
+
+
+class GZip(Tokenizer):
+    """Each document gzip-compressed on its own (level 6, header kept), cut into 8- or 16-bit tokens.
+
+    With 16-bit tokens a stream of odd length ends in one zero byte.  The gzip stream marks its
+    own end and carries a CRC, so decoding rejects truncation, garbage and any other padding.
+    """
+
+    name = "gzip"
+
+    def __init__(self, token_bits: int = 8):
+        super().__init__(Spec.of("gzip", {"v": 1 << token_bits}))
+        self.token_bits, self.vocab_size = token_bits, 1 << token_bits
+
+    def encode_detailed(self, texts: Sequence[Text]) -> list[EncodedDoc]:
+        out = []
+        for t in texts:
+            stream = gzip.compress(as_bytes(t), compresslevel=GZIP_LEVEL, mtime=0)
+            ids = bits_to_tokens(stream, 8 * len(stream), self.token_bits)
+            out.append(EncodedDoc(ids, 8 * len(stream), padding_bits=ids.size * self.token_bits - 8 * len(stream)))
+        return out
+
+    def encode_batch(self, texts: Sequence[Text]) -> list[np.ndarray]:
+        return [d.ids for d in self.encode_detailed(texts)]
+
+    def try_decode_batch(self, ids: Sequence[np.ndarray]) -> list[bytes | TokenizerDecodeError]:
+        out: list[bytes | TokenizerDecodeError] = []
+        for i, t in enumerate(ids):
+            try:
+                out.append(self._decode_one(t))
+            except ValueError as exc:  # TokenError included
+                out.append(TokenizerDecodeError(f"document {i}: {exc}"))
+        return out
+
+    def _decode_one(self, ids: np.ndarray) -> bytes:
+        stream = tokens_to_bytes(ids, self.token_bits)
+        inflater = zlib.decompressobj(wbits=31)  # gzip framing, CRC32 and length checked
+        try:
+            data = inflater.decompress(stream)
+        except zlib.error as exc:
+            raise ValueError(f"not a gzip stream ({exc})") from None
+        if not inflater.eof:
+            raise ValueError(f"gzip stream is truncated ({len(stream)} bytes)")
+        rest = inflater.unused_data
+        if rest and not (self.token_bits == 16 and rest == b"\x00"):
+            raise ValueError(f"{len(rest)} bytes after the end of the gzip stream (padding is one zero byte at most)")
+        return data
+
+
+class _Coded(Tokenizer):
+    """An arithmetic-coding method of compressor.methods behind the Tokenizer interface."""
+
+    def __init__(self, codec: methods.EqualInfoAC | methods.ArithmeticCoding, spec: Spec):
+        super().__init__(spec)
+        self.codec, self.model, self.vocab_size = codec, codec.model, codec.vocab_size
+
+    def encode_detailed(self, texts: Sequence[Text]) -> list[EncodedDoc]:
+        bits = self.codec.token_bits
+        return [
+            EncodedDoc(e.tokens, e.coded_bits, e.ideal_bits, e.windows, e.tokens.size * bits - e.coded_bits)
+            for e in self.codec.encode_batch([as_bytes(t) for t in texts])
+        ]
+
+    def encode_batch(self, texts: Sequence[Text]) -> list[np.ndarray]:
+        return [d.ids for d in self.encode_detailed(texts)]
+
+    def try_decode_batch(self, ids: Sequence[np.ndarray]) -> list[bytes | TokenizerDecodeError]:
+        decoded = self.codec.decode_batch([np.asarray(t) for t in ids])
+        return [TokenizerDecodeError(str(r)) if isinstance(r, DecodeError) else r for r in decoded]
+
+
+class AC(_Coded):
+    """One arithmetic-coded stream per document (the paper's AC with M1; any byte model here).
+
+    `source` is how the model was made, as spec options: {"model": "order2", "fit": PATH},
+    {"model": "uniform"} or {"m1": PATH}.
+    """
+
+    name = "ac"
+
+    def __init__(self, model: ByteModel, token_bits: int, source: dict[str, str]):
+        spec = Spec.of("ac", {"v": 1 << token_bits, **source, "p": model.precision})
+        super().__init__(methods.ArithmeticCoding(model, token_bits), spec)
+
+
+class StaticAC(_Coded):
+    """AC with a context-free unigram model fitted on `fit` (the paper's StaticAC)."""
+
+    name = "static_ac"
+
+    def __init__(self, model: ByteModel, token_bits: int, fit: str):
+        spec = Spec.of("static_ac", {"v": 1 << token_bits, "fit": fit, "p": model.precision})
+        super().__init__(methods.ArithmeticCoding(model, token_bits), spec)
+
+
+class EqualInfoAC(_Coded):
+    """Exact Equal-Info windows of `window_bits` bits, cut into `token_bits`-bit tokens."""
+
+    name = "equal_info_ac"
+
+    def __init__(self, model: ByteModel, window_bits: int, token_bits: int, source: dict[str, str]):
+        spec = Spec.of("equal_info_ac", {"b": window_bits, "v": 1 << token_bits, **source, "p": model.precision})
+        super().__init__(methods.EqualInfoAC(model, window_bits, token_bits), spec)
+
+
+def build(spec: Spec) -> Tokenizer:
+    """The tokenizer a parsed spec names (fits or loads its model; fitted models are cached)."""
+    if spec.method == "bytes":
+        return Bytes()
+    if spec.method == "sentencepiece":
+        from compressor.spm import SentencePiece  # sentencepiece is imported only when used
+
+        return SentencePiece(spec.get("model"))
+    token_bits = VOCABS[int(spec.get("v"))]
+    if spec.method == "gzip":
+        return GZip(token_bits)
+    model = load_model(spec)
+    if model.precision != int(spec.get("p")):
+        raise SpecError(f"{spec}: the model has precision {model.precision}, the spec asks for p={spec.get('p')}")
+    source = {k: v for k, v in spec.options if k not in ("b", "v", "p")}
+    try:
+        if spec.method == "static_ac":
+            return StaticAC(model, token_bits, spec.get("fit"))
+        if spec.method == "ac":
+            return AC(model, token_bits, source)
+        return EqualInfoAC(model, int(spec.get("b")), token_bits, source)
+    except ValueError as exc:
+        raise SpecError(f"{spec}: {exc}") from None
+
+
+def parse_spec(text: str) -> Tokenizer:
+    """The tokenizer a spec string names, e.g. `equal_info_ac:b=16,v=65536,model=order2,fit=c4.json.gz`."""
+    return build(Spec.parse(text))

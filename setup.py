@@ -11,6 +11,7 @@ INSTALL_REQUIRES = [
     "torch==2.13.0",  # the CPU wheel on disk; a looser pin pulls a multi-GB CUDA build
     "safetensors==0.8.0",
     "sentencepiece==0.2.3",
+    "gcsfs==2026.10.1",
 ]
 
 EXTRAS_REQUIRE = {
@@ -19,6 +20,7 @@ EXTRAS_REQUIRE = {
         "hypothesis==6.170.15",
         "ruff==0.17.5",
         "constriction==0.5.0",  # the reference coder in `eqinfo bench coder`
+        "gcp-storage-emulator==2026.7.19",
     ],
 }
 

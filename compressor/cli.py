@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from compressor.cli_common import CORPUS
 from compressor.cli_common import documents as _documents
 from compressor.coder import DEFAULT_PRECISION
 from compressor.equal_info import WINDOW_BITS
@@ -60,7 +61,7 @@ def main() -> None:
     "--input",
     "input_path",
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=CORPUS,
     help="Documents: C4 JSON lines (.json/.jsonl, optionally .gz; the `text` field) or a plain text file.",
 )
 @click.option("--tokenizer", "spec", help="A tokenizer spec (see `eqinfo encode --help`); replaces the options below.")
@@ -166,14 +167,14 @@ def bench_coder(symbols, reference_symbols, seed):
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(exists=True, dir_okay=False),
+    type=CORPUS,
     required=True,
     help="Held-out documents to code.",
 )
 @click.option(
     "--fit",
     "fit_path",
-    type=click.Path(exists=True, dir_okay=False),
+    type=CORPUS,
     help="Documents to fit an order-2 model on (without --m1).",
 )
 @click.option("--m1", "m1_path", type=click.Path(exists=True, file_okay=False), help="Use this M1 checkpoint.")
@@ -210,7 +211,7 @@ def bench_windows(input_path, fit_path, m1_path, fit_limit, skip, limit, window_
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(exists=True, dir_okay=False),
+    type=CORPUS,
     help="Documents to code [default: the C4 sample if present, else text shipped with Python].",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=300, show_default=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from compressor.corpus import CorpusError, read_documents
@@ -16,3 +18,18 @@ def documents(path: str, limit: int | None, what: str) -> list[bytes]:
     if not docs:
         raise click.ClickException(f"{what} {path} holds no documents")
     return docs
+
+
+class CorpusPath(click.ParamType):
+    """A corpus file: a local path that exists, or a gs:// URL (checked when it is read)."""
+
+    name = "FILE|gs://URL"
+
+    def convert(self, value, param, ctx):
+        value = str(value)
+        if value.startswith("gs://") or Path(value).is_file():
+            return value
+        self.fail(f"{value}: no such file", param, ctx)
+
+
+CORPUS = CorpusPath()

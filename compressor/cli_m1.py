@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from compressor.cli_common import documents
+from compressor.cli_common import CORPUS, documents
 
 
 def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[list[bytes], list[bytes]]:
@@ -23,7 +23,7 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
     "inputs",
     multiple=True,
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=CORPUS,
     help="Training documents (C4 JSON lines, .gz or not, or plain text); repeat for several files.",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint directory.")
@@ -69,14 +69,39 @@ def train_m1(inputs, out, holdout, steps, minutes, eval_every, eval_docs, size, 
     cfg = M1Config() if size == "paper" else M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)
     tc = TrainConfig(steps=steps, minutes=minutes, eval_every=eval_every, seed=seed)
     click.echo(f"training on {len(train_docs)} documents ({sum(map(len, train_docs)):,} bytes); {len(held)} held out")
-    state = train(train_docs, held[:eval_docs], Path(out), cfg, tc, resume=resume, log=click.echo)
+    with _step_bar(steps) as bar:
+        state = train(
+            train_docs,
+            held[:eval_docs],
+            Path(out),
+            cfg,
+            tc,
+            resume=resume,
+            log=_echo_above(bar),
+            progress=bar.update if bar is not None else None,
+        )
     calibrate_into(Path(out), train_docs[:64])
     click.echo(json.dumps({"out": out, "step": state["step"], "history": state["history"][-1:]}))
 
 
+def _step_bar(steps: int):
+    """A step bar on a terminal; nothing in logs and pipes (the evaluation lines say enough)."""
+    import sys
+    from contextlib import nullcontext
+
+    if not sys.stderr.isatty():
+        return nullcontext(None)
+    return click.progressbar(length=steps, label="steps", file=sys.stderr, show_pos=True, show_eta=True)
+
+
+def _echo_above(bar):
+    """Log lines that start on a fresh line when a bar is drawing."""
+    return click.echo if bar is None else (lambda line: click.echo("\n" + line))
+
+
 @click.command("eval-m1")
 @click.option("--m1", "m1_path", required=True, type=click.Path(exists=True, file_okay=False), help="Checkpoint.")
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--input", "input_path", required=True, type=CORPUS)
 @click.option("--skip", type=click.IntRange(min=0), default=0, help="Skip the first N documents (e.g. training ones).")
 @click.option("--limit", type=click.IntRange(min=1), help="Score at most N documents.")
 def eval_m1(m1_path, input_path, skip, limit):
@@ -111,7 +136,7 @@ def eval_m1(m1_path, input_path, skip, limit):
     "--input",
     "input_path",
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=CORPUS,
     help="Sample text whose activations set the fixed-point scales (training text is fine).",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=64, show_default=True)
@@ -135,7 +160,7 @@ def calibrate_into(checkpoint_dir: Path, docs: list[bytes], precision: int = 14)
 
 @click.command("m1")
 @click.option("--m1", "m1_path", required=True, type=click.Path(exists=True, file_okay=False), help="Checkpoint.")
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--input", "input_path", required=True, type=CORPUS)
 @click.option("--skip", type=click.IntRange(min=0), default=0, help="Skip the first N documents.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--window-bits", type=int, default=16, show_default=True)

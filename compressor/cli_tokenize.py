@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from compressor.cli_common import documents
+from compressor.cli_common import CORPUS, documents
 from compressor.spec import SpecError
 from compressor.tokenizers import Tokenizer, TokenizerEncodeError, parse_spec
 
@@ -27,7 +27,6 @@ SPEC_HELP = (
     "ac:v=65536,model=order2,fit=PATH | equal_info_ac:b=16,v=65536,model=order2,fit=PATH "
     "(v=256|65536: 8/16-bit tokens; optional p=14: precision).  See compressor/spec.py."
 )
-INPUT = click.Path(exists=True, dir_okay=False)
 
 
 def _tokenizer(spec: str) -> Tokenizer:
@@ -92,7 +91,7 @@ def _decoded_line(result: bytes | ValueError) -> str:
 
 @click.command()
 @click.option("--tokenizer", "spec", required=True, help=SPEC_HELP)
-@click.option("--input", "input_path", required=True, type=INPUT, help="Documents: C4 JSON lines or a text file.")
+@click.option("--input", "input_path", required=True, type=CORPUS, help="Documents: C4 JSON lines or a text file.")
 @click.option(
     "--output",
     "output_path",
@@ -166,7 +165,7 @@ def decode(spec, input_path, output_path):
 
 
 @click.command("train-spm")
-@click.option("--input", "input_path", required=True, type=INPUT, help="Training documents (C4 JSON lines or text).")
+@click.option("--input", "input_path", required=True, type=CORPUS, help="Training documents (C4 JSON lines or text).")
 @click.option("--out", "out_prefix", required=True, help="Output prefix: writes PREFIX.model and PREFIX.vocab.")
 @click.option(
     "--vocab-size",
@@ -199,7 +198,7 @@ def train_spm(input_path, out_prefix, vocab_size, limit, soft_vocab_limit):
 
 
 @click.command("tokenizers")
-@click.option("--input", "input_path", required=True, type=INPUT, help="Documents: the first ones fit, the rest test.")
+@click.option("--input", "input_path", required=True, type=CORPUS, help="Documents: the first ones fit, the rest test.")
 @click.option(
     "--fit-docs",
     type=click.IntRange(min=1),

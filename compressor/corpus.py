@@ -1,19 +1,29 @@
-"""Reading documents: C4-style JSON lines (plain or gzipped) and plain text files.
+"""Reading documents: C4-style JSON lines (plain or gzipped) and plain text files, local or on GCS.
 
 C4 lines carry the document in `text`; other fields (timestamp, url) are ignored, so both the
 original `2019-04-25T12:57:54Z` and dataframe-export `2019-04-25 12:57:54` styles read the same.
 Plain text files are one document each.  Every malformed input raises CorpusError naming the
 file and line, so nothing is dropped silently.
+
+`gs://bucket/object` paths are read through gcsfs with the same rules, so a corpus can stay in
+its bucket.  gcsfs is imported only for such paths: local runs need no cloud libraries loaded.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 JSON_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+GCS_PREFIX = "gs://"
+GCS_ENDPOINT_ENV = "EQINFO_GCS_ENDPOINT"  # e.g. a local emulator; unset means real GCS
+GCS_TIMEOUT_ENV = "EQINFO_GCS_TIMEOUT"  # seconds per HTTP request; unset means gcsfs's (none)
+GCS_BUFFER = 1 << 20  # gcsfs files iterate lines slowly unless read in large chunks
 
 
 class CorpusError(ValueError):
@@ -22,6 +32,11 @@ class CorpusError(ValueError):
 
 def is_json_lines(path: str | Path) -> bool:
     return str(path).endswith(JSON_SUFFIXES)
+
+
+def is_gcs_url(path: str | Path) -> bool:
+    # Checked on the string: Path("gs://b/o") would collapse the "//" and lose the scheme.
+    return isinstance(path, str) and path.startswith(GCS_PREFIX)
 
 
 def parse_c4_line(line: bytes | str, where: str) -> bytes:
@@ -42,7 +57,10 @@ def parse_c4_line(line: bytes | str, where: str) -> bytes:
 
 
 def read_documents(path: str | Path, limit: int | None = None) -> Iterator[bytes]:
-    """Yields each document's bytes, at most `limit` of them."""
+    """Yields each document's bytes, at most `limit` of them; `path` may be a gs:// URL."""
+    if is_gcs_url(path):
+        yield from _read_gcs(path, limit)
+        return
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
@@ -52,15 +70,72 @@ def read_documents(path: str | Path, limit: int | None = None) -> Iterator[bytes
         yield path.read_bytes()
         return
     opener = gzip.open if path.suffix == ".gz" else open
-    count = 0
     try:
         with opener(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                yield parse_c4_line(line, f"{path}:{lineno}")
-                count += 1
-                if limit is not None and count >= limit:
-                    return
+            yield from _c4_lines(fh, str(path), limit)
     except (OSError, EOFError) as exc:  # truncated or corrupt gzip
         raise CorpusError(f"{path}: cannot read ({exc})") from None
+
+
+def _c4_lines(fh: IO[bytes], where: str, limit: int | None) -> Iterator[bytes]:
+    """The documents of an open C4 JSON-lines file; blank lines are skipped."""
+    count = 0
+    for lineno, line in enumerate(fh, 1):
+        if not line.strip():
+            continue
+        yield parse_c4_line(line, f"{where}:{lineno}")
+        count += 1
+        if limit is not None and count >= limit:
+            return
+
+
+def gcs_filesystem():
+    """A gcsfs filesystem configured from the environment.
+
+    With EQINFO_GCS_ENDPOINT set (tests, local emulators) it talks anonymously to that server,
+    using the plain GCSFileSystem: gcsfs's experimental zonal/HNS class would first probe each
+    bucket over gRPC, which emulators lack, at a 60 s time-out per bucket.  Otherwise it is
+    gcsfs's default: real GCS with the default credentials.
+    """
+    endpoint = os.environ.get(GCS_ENDPOINT_ENV)
+    timeout = os.environ.get(GCS_TIMEOUT_ENV)
+    kwargs = {"requests_timeout": float(timeout)} if timeout else {}
+    if not endpoint:
+        import gcsfs
+
+        return gcsfs.GCSFileSystem(**kwargs)
+    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # read when gcsfs is imported
+    from gcsfs.core import GCSFileSystem
+
+    return GCSFileSystem(endpoint_url=endpoint, token="anon", **kwargs)
+
+
+def _read_gcs(url: str, limit: int | None) -> Iterator[bytes]:
+    """read_documents for a gs:// URL.
+
+    gcsfs raises a zoo of exception types (OSError, its own HttpError, aiohttp and google-auth
+    errors, RuntimeError), so everything but our own CorpusError becomes "cannot read" with the
+    URL: a failed read must never look like a short corpus.
+    """
+    try:
+        fs = gcs_filesystem()
+        info = fs.info(url)
+    except FileNotFoundError:
+        raise CorpusError(f"{url}: no such file") from None
+    except Exception as exc:
+        raise CorpusError(f"{url}: cannot read ({exc})") from None
+    if info.get("type") != "file":  # a bucket or a "directory" prefix
+        raise CorpusError(f"{url}: no such file")
+    if limit is not None and limit <= 0:
+        return
+    try:
+        # readahead suits one sequential pass; the buffer makes line iteration fast.
+        with fs.open(url, "rb", cache_type="readahead") as raw, io.BufferedReader(raw, GCS_BUFFER) as fh:
+            if not is_json_lines(url):
+                yield fh.read()
+                return
+            yield from _c4_lines(gzip.GzipFile(fileobj=fh) if url.endswith(".gz") else fh, url, limit)
+    except CorpusError:
+        raise
+    except Exception as exc:
+        raise CorpusError(f"{url}: cannot read ({exc})") from None

@@ -63,6 +63,7 @@ def train(
     tc: TrainConfig,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Trains (or resumes) M1 into `out`; returns the final training state."""
     torch.manual_seed(tc.seed)
@@ -98,6 +99,8 @@ def train(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
+        if progress is not None:
+            progress(1)
         tokens += int((targets != IGNORE).sum())
         loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
         if step % tc.eval_every == 0 or step == tc.steps:

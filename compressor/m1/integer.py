@@ -92,6 +92,10 @@ class IntegerM1:
         self.t = tensors
         self.n_layer, self.n_head, self.precision = n_layer, n_head, precision
         self.lut = exp_table()
+        # The matmul side runs in float32: accumulators are exact there, and each multiply by a
+        # scale is one correctly rounded float32 operation, as deterministic as float64 and half
+        # the memory traffic.
+        self.f32 = {k: v.float() for k, v in tensors.items() if k.endswith((".b", ".m", ".score", ".v_to_att"))}
 
     # -- construction ---------------------------------------------------------------------
 
@@ -155,34 +159,32 @@ class IntegerM1:
         return torch.round(y).clamp(-ACT_MAX, ACT_MAX).float()
 
     def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        """Exact integer accumulator (float32 holds it), plus bias, in float64."""
-        acc = (x @ self.t[f"{name}.w"].T).double()
-        return acc + self.t[f"{name}.b"]
+        """Exact integer accumulator (float32 holds it: |sum| < 2^24), plus the integer bias."""
+        return (x @ self.t[f"{name}.w"].T).add_(self.f32[f"{name}.b"])
 
     def _requant(self, acc: torch.Tensor, name: str, lo: int, hi: int) -> torch.Tensor:
-        return torch.round(acc * self.t[f"{name}.m"]).clamp(lo, hi)
+        return acc.mul_(self.f32[f"{name}.m"]).round_().clamp_(lo, hi)
 
     def _attention(self, h: torch.Tensor, i: int) -> torch.Tensor:
         b, t, d3 = h.shape
         d, nh = d3 // 3, self.n_head
         hd = d // nh
         q, k, v = (z.float().view(b, t, nh, hd).transpose(1, 2) for z in h.split(d, dim=2))
-        scores = (q @ k.transpose(-1, -2)).double()  # exact: |sum| <= 64 * 127^2
-        z = scores * self.t[f"{i}.score"]
-        pos = torch.arange(t, dtype=torch.float64)
+        z = (q @ k.transpose(-1, -2)).mul_(self.f32[f"{i}.score"])  # q.k exact: |sum| <= 64 * 127^2
+        pos = torch.arange(t, dtype=torch.float32)
         dist = pos[:, None] - pos[None, :]
-        z = z - self.t["slopes"][:, None, None] * dist
+        z = z - self.t["slopes"].float()[:, None, None] * dist
         z = z.masked_fill(dist < 0, -math.inf)
         steps = torch.round(z.amax(-1, keepdim=True) - z).clamp(max=self.lut.numel() - 1)
         w = self.lut[steps.to(torch.int64)].double()  # <= 2^15 each
         num = w @ v.double()  # exact: <= 2^15 * 127 * T
         att = num / w.sum(-1, keepdim=True)
-        att = torch.round(att * self.t[f"{i}.v_to_att"]).clamp(-ACT_MAX, ACT_MAX)
-        return att.transpose(1, 2).reshape(b, t, d).float()
+        att = torch.round(att.float() * self.f32[f"{i}.v_to_att"]).clamp(-ACT_MAX, ACT_MAX)
+        return att.transpose(1, 2).reshape(b, t, d)
 
     @torch.no_grad()
     def step_logits(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [B, T] (BOS first) -> output logits in 1/32-nat table steps, float64 integers."""
+        """tokens [B, T] (BOS first) -> output logits in 1/32-nat table steps (integer-valued floats)."""
         r = self.t["embed"][tokens]
         for i in range(self.n_layer):
             qkv = self._requant(self._linear(self._layernorm(r, f"{i}.ln1"), f"{i}.qkv"), f"{i}.qkv", -127, 127)
@@ -194,7 +196,7 @@ class IntegerM1:
             r = (r + self._requant(self._linear(hid, f"{i}.out"), f"{i}.out", -RES_MAX, RES_MAX).long()).clamp(
                 -RES_MAX, RES_MAX
             )
-        return torch.round(self._linear(self._layernorm(r, "lnf"), "head") * self.t["head.m"])
+        return self._linear(self._layernorm(r, "lnf"), "head").mul_(self.f32["head.m"]).round_()
 
     def cdfs(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [B, T] -> int32 CDFs [B, T, 258] of total 2^precision, every symbol >= 1."""

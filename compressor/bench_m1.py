@@ -50,6 +50,13 @@ def flops_per_token(integer) -> float:
     return 2.0 * sum(v.numel() for k, v in integer.t.items() if k.endswith(".w"))
 
 
+def equal_examples(docs: Sequence[bytes], count: int, size: int) -> list[bytes]:
+    """The documents' text cut into `count` examples of `size` bytes (as the pipeline cuts C4), so
+    that every lockstep step has the full batch; fewer if the text runs out."""
+    text = b"\n".join(docs)
+    return [text[i * size : (i + 1) * size] for i in range(min(count, len(text) // size))]
+
+
 def run(model: M1ByteModel, docs: Sequence[bytes], window_bits: int = 16, token_bits: int = 16) -> dict:
     peak = matmul_peak_flops()
     counting = CountingModel(model)

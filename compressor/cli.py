@@ -183,12 +183,22 @@ def bench_coder(symbols, reference_symbols, seed):
 @click.option("--limit", type=click.IntRange(min=1), help="Code at most N documents after --skip.")
 @click.option("--window-bits", default="16,32", show_default=True, help="Comma-separated b values.")
 @click.option("--precision", type=click.IntRange(1, 16), default=DEFAULT_PRECISION, show_default=True)
-def bench_windows(input_path, fit_path, m1_path, fit_limit, skip, limit, window_bits, precision):
+@click.option("--decode/--no-decode", default=True, show_default=True, help="Also check every window decodes.")
+@click.option(
+    "--example-bytes",
+    type=click.IntRange(min=16),
+    help="Cut the documents' text into examples of this many bytes (as the pipeline does) and code those.",
+)
+def bench_windows(input_path, fit_path, m1_path, fit_limit, skip, limit, window_bits, precision, decode, example_bytes):
     """Cost of exact windows against the paper's greedy (ambiguous) windows, same model and text."""
     from compressor import bench_windows as bw
     from compressor.models import build_model
 
     docs = _documents(input_path, None if limit is None else skip + limit, "input")[skip:]
+    if example_bytes:
+        from compressor.bench_m1 import equal_examples
+
+        docs = equal_examples(docs, len(docs) * 1000, example_bytes)
     try:
         bits = [int(b) for b in window_bits.split(",")]
         if m1_path:
@@ -199,10 +209,12 @@ def bench_windows(input_path, fit_path, m1_path, fit_limit, skip, limit, window_
             model = build_model("order2", _documents(fit_path, fit_limit, "--fit"), precision)
         else:
             raise click.UsageError("give --fit (order-2 model) or --m1")
-        result = bw.run(docs, model, bits)
+        result = bw.run(docs, model, bits, decode)
     except (ValueError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from None
-    result.update(input=str(input_path), fit=fit_path, m1=m1_path, fit_limit=fit_limit, skip=skip)
+    result.update(
+        input=str(input_path), fit=fit_path, m1=m1_path, fit_limit=fit_limit, skip=skip, example_bytes=example_bytes
+    )
     click.echo(bw.format_table(result))
     click.echo(json.dumps(result))
 

@@ -161,15 +161,27 @@ def calibrate_into(checkpoint_dir: Path, docs: list[bytes], precision: int = 14)
 @click.command("m1")
 @click.option("--m1", "m1_path", required=True, type=click.Path(exists=True, file_okay=False), help="Checkpoint.")
 @click.option("--input", "input_path", required=True, type=CORPUS)
-@click.option("--skip", type=click.IntRange(min=0), default=0, help="Skip the first N documents.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--examples",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Examples coded in lockstep (the batch).",
+)
+@click.option(
+    "--example-bytes",
+    type=click.IntRange(min=16),
+    default=1024,
+    show_default=True,
+    help="Bytes per example: the text is cut into equal examples, as the pipeline does.",
+)
 @click.option("--window-bits", type=int, default=16, show_default=True)
-def bench_m1(m1_path, input_path, skip, limit, window_bits):
+def bench_m1(m1_path, input_path, examples, example_bytes, window_bits):
     """EqualInfoAC with M1: encode/decode bytes/s and encode FLOP/s against this machine's GEMM peak."""
     from compressor import bench_m1 as bm
     from compressor.m1.coding import M1ByteModel
 
-    docs = documents(input_path, skip + limit, "input")[skip:]
+    docs = bm.equal_examples(documents(input_path, None, "input"), examples, example_bytes)
     result = bm.run(M1ByteModel.load(m1_path), docs, window_bits)
     for key, value in result.items():
         click.echo(f"{key:<24} {value}")

@@ -161,3 +161,13 @@ def test_plain_ac_restarts_context_every_segment(tiny, docs):
     assert [e.tokens.tolist() for e in ArithmeticCoding(whole, 8).encode_batch(texts)] != [
         e.tokens.tolist() for e in encoded
     ]
+
+
+def test_bench_m1_counts_work_and_checks_exactness(tiny, docs):
+    from compressor import bench_m1
+
+    examples = bench_m1.equal_examples(docs[:20], 6, 64)
+    assert len(examples) == 6 and all(len(e) == 64 for e in examples)
+    result = bench_m1.run(M1ByteModel(tiny[1]), examples, 16)
+    assert result["exact"] is True and result["raw_bytes"] == 6 * 64
+    assert result["encode_gflops_s"] > 0 and 0 < result["encode_peak_fraction"] < 1

@@ -29,6 +29,7 @@ class HashModel:
     about the context shows up as a mismatch."""
 
     name = "hash"
+    segment = None
 
     def __init__(self, table: np.ndarray, precision: int, context_size: int | None = None):
         self.table, self.precision, self.context_size = table, precision, context_size

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from compressor.m1.model import BOS, M1, alibi_slopes
+from compressor.m1.model import BOS, M1, alibi_bias, alibi_slopes
 from compressor.models import symbols_of
 
 LUT_STEP = 32  # exp table entries per nat
@@ -67,8 +67,6 @@ def _float_pass(model: M1, tokens: torch.Tensor, cal: _Calibrator) -> None:
         for name, z in (("q", q), ("k", k), ("v", v)):
             cal.see(f"{i}.{name}", z)
         if bias is None:
-            from compressor.m1.model import alibi_bias
-
             bias = alibi_bias(n_head, t)
         qh, kh, vh = (z.view(b, t, n_head, d // n_head).transpose(1, 2) for z in (q, k, v))
         att = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias)

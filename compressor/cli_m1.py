@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from compressor.cli_common import CORPUS, documents
+from compressor.equal_info import WINDOW_BITS
 
 
 def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[list[bytes], list[bytes]]:
@@ -175,14 +176,14 @@ def calibrate_into(checkpoint_dir: Path, docs: list[bytes], precision: int = 14)
     show_default=True,
     help="Bytes per example: the text is cut into equal examples, as the pipeline does.",
 )
-@click.option("--window-bits", type=int, default=16, show_default=True)
+@click.option("--window-bits", type=click.Choice([str(b) for b in WINDOW_BITS]), default="16", show_default=True)
 def bench_m1(m1_path, input_path, examples, example_bytes, window_bits):
     """EqualInfoAC with M1: encode/decode bytes/s and encode FLOP/s against this machine's GEMM peak."""
     from compressor import bench_m1 as bm
     from compressor.m1.coding import M1ByteModel
 
     docs = bm.equal_examples(documents(input_path, None, "input"), examples, example_bytes)
-    result = bm.run(M1ByteModel.load(m1_path), docs, window_bits)
+    result = bm.run(M1ByteModel.load(m1_path), docs, int(window_bits))
     for key, value in result.items():
         click.echo(f"{key:<24} {value}")
     click.echo(json.dumps(result))

@@ -8,7 +8,6 @@ checkpoint intact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -72,8 +71,3 @@ def load_training(path: Path, model: M1, optimizer: torch.optim.Optimizer) -> di
     }
     optimizer.load_state_dict(opt)
     return state
-
-
-def checkpoint_hash(path: str | Path) -> str:
-    """sha256 of the weights file: names the exact M1 a stream was coded with."""
-    return hashlib.sha256((Path(path) / MODEL_FILE).read_bytes()).hexdigest()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from compressor import coder
-from compressor.contexts import ContextBuffer
+from compressor.contexts import open_session
 from compressor.models import ALPHABET, EOS, ByteModel
 
 Progress = Callable[[int], None]
@@ -55,13 +55,12 @@ def decode_documents(
     decoders = [coder.RangeDecoder(s, model.precision) for s in streams]
     limits = np.array([max_symbols(len(s), model.precision) for s in streams], dtype=np.int64)
     history = [bytearray() for _ in range(n)]
-    visible = ContextBuffer(n, model.context_size)
+    session = open_session(model, n)
     live = np.arange(n)
     step = np.empty(n, dtype=np.int32)
     while live.size:
-        ctx, klen = visible.batch(live)
-        table, rows = model.predict(ctx)
-        cdfs = table[rows[np.arange(live.size), klen]]
+        table, rows = session.next_cdfs(live)
+        cdfs = table[rows]
         for i, d in enumerate(live.tolist()):
             try:
                 decoders[d].decode_cdfs(cdfs[i : i + 1], step[i : i + 1])
@@ -72,9 +71,9 @@ def decode_documents(
         grows[grows] = got[grows] != EOS
         for d, s in zip(live[grows].tolist(), got[grows].tolist(), strict=True):
             history[d].append(s)
-        visible.append(live[grows], got[grows])
+        session.append(live[grows], got[grows])
         if model.segment:  # the model's context starts afresh every `segment` symbols
-            visible.reset(live[grows][visible_lengths(history, live[grows]) % model.segment == 0])
+            session.reset(live[grows][visible_lengths(history, live[grows]) % model.segment == 0])
         for d in live[got == EOS].tolist():
             results[d] = np.append(np.frombuffer(history[d], np.uint8), EOS).astype(np.int32)
         runaway = live[grows & (visible_lengths(history, live) >= limits[live])]

@@ -44,6 +44,10 @@ class CountingModel:
         self.attn_pairs += b * (k + 1) * (k + 2) // 2
         return out
 
+    def session(self, n: int):
+        """Decoding keeps M1's KV cache (and is not counted: the FLOP figure is for encoding)."""
+        return self.inner.session(n)
+
 
 def flops_per_token(integer) -> float:
     """2 FLOPs per weight of every matmul (embedding lookups are free)."""

@@ -1,10 +1,13 @@
-"""What a model sees while decoding: per-document histories, trimmed to the model's context size.
+"""What a model sees while decoding: per-document histories, and sessions over them.
 
 Decoders run many documents in lockstep and ask the model for one next-symbol CDF per document
-per step; this buffer hands it each document's visible history as one left-aligned batch.
+per step.  A session answers that: generically by handing the model each document's visible
+history as one left-aligned batch (ContextBuffer), or by the model's own incremental state.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 
@@ -40,3 +43,35 @@ class ContextBuffer:
 
     def reset(self, docs: np.ndarray) -> None:
         self.clen[docs] = 0
+
+
+class DecodeSession(Protocol):
+    """A decoder's view of a model: the next CDF of each live history, one symbol at a time."""
+
+    def next_cdfs(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(table, rows): table[rows[i]] is the CDF of the symbol after history docs[i]."""
+        ...
+
+    def append(self, docs: np.ndarray, symbols: np.ndarray) -> None: ...
+
+    def reset(self, docs: np.ndarray) -> None: ...
+
+
+class RecomputeSession:
+    """Any ByteModel as a session: each step predicts afresh from the visible histories."""
+
+    def __init__(self, model, n: int):
+        self.model = model
+        self.visible = ContextBuffer(n, model.context_size)
+        self.append, self.reset = self.visible.append, self.visible.reset
+
+    def next_cdfs(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ctx, klen = self.visible.batch(docs)
+        table, rows = self.model.predict(ctx)
+        return table, rows[np.arange(docs.size), klen]
+
+
+def open_session(model, n: int) -> DecodeSession:
+    """The model's own incremental session where it has one (M1's KV cache), else recompute."""
+    factory = getattr(model, "session", None)
+    return factory(n) if factory is not None else RecomputeSession(model, n)

@@ -110,13 +110,8 @@ def gcs_filesystem():
     return GCSFileSystem(endpoint_url=endpoint, token="anon", **kwargs)
 
 
-def _read_gcs(url: str, limit: int | None) -> Iterator[bytes]:
-    """read_documents for a gs:// URL.
-
-    gcsfs raises a zoo of exception types (OSError, its own HttpError, aiohttp and google-auth
-    errors, RuntimeError), so everything but our own CorpusError becomes "cannot read" with the
-    URL: a failed read must never look like a short corpus.
-    """
+def _gcs_info(url: str) -> tuple[object, dict]:
+    """(filesystem, object metadata) of a gs:// file, or CorpusError."""
     try:
         fs = gcs_filesystem()
         info = fs.info(url)
@@ -126,6 +121,30 @@ def _read_gcs(url: str, limit: int | None) -> Iterator[bytes]:
         raise CorpusError(f"{url}: cannot read ({exc})") from None
     if info.get("type") != "file":  # a bucket or a "directory" prefix
         raise CorpusError(f"{url}: no such file")
+    return fs, info
+
+
+def file_version(path: str | Path) -> tuple:
+    """What identifies this version of a corpus file (for caching what was fitted on it):
+    real path, mtime and size locally; URL, generation and size on GCS.  CorpusError if absent."""
+    if is_gcs_url(path):
+        _, info = _gcs_info(str(path))
+        return (str(path), str(info.get("generation") or info.get("etag") or info.get("updated")), info.get("size"))
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
+    return (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+
+
+def _read_gcs(url: str, limit: int | None) -> Iterator[bytes]:
+    """read_documents for a gs:// URL.
+
+    gcsfs raises a zoo of exception types (OSError, its own HttpError, aiohttp and google-auth
+    errors, RuntimeError), so everything but our own CorpusError becomes "cannot read" with the
+    URL: a failed read must never look like a short corpus.
+    """
+    fs, _ = _gcs_info(url)
     if limit is not None and limit <= 0:
         return
     try:

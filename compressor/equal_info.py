@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compressor import coder
-from compressor.contexts import ContextBuffer
+from compressor.contexts import open_session
 from compressor.models import ALPHABET, EOS, ByteModel
 
 WINDOW_BITS = (16, 24, 32, 64, 128)
@@ -139,20 +139,19 @@ def decode_documents(
     if live.size:
         decoder.start(live, flat[first[live]])
     next_window = np.ones(n_docs, dtype=np.int64)
-    visible = ContextBuffer(n_docs, model.context_size)
+    session = open_session(model, n_docs)
     # Every decoded symbol, in order, as (document, symbol).
     steps_docs, steps_syms = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
     out = np.empty(n_docs, dtype=np.int32)
     while live.size:
-        ctx, klen = visible.batch(live)
-        table, rows = model.predict(ctx)
+        table, rows = session.next_cdfs(live)
         step = out[: live.size]
-        decoder.step(live, table, np.ascontiguousarray(rows[np.arange(live.size), klen], dtype=np.int32), step)
+        decoder.step(live, table, np.ascontiguousarray(rows, dtype=np.int32), step)
         got = step >= 0
         steps_docs.append(live[got])
         steps_syms.append(step[got].copy())
         grows = got & (step != EOS)
-        visible.append(live[grows], step[grows])
+        session.append(live[grows], step[grows])
         ended = step == EOS
         for d in live[ended & (next_window[live] < counts[live])]:
             results[d] = WindowDecodeError(
@@ -166,7 +165,7 @@ def decode_documents(
         if reopen.size:
             decoder.start(reopen, flat[first[reopen] + next_window[reopen]])
             next_window[reopen] += 1
-            visible.reset(reopen)
+            session.reset(reopen)
         if progress is not None:
             progress(int(got.sum()))
         live = live[~ended & ~np.isin(live, truncated)]

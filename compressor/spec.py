@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from compressor.coder import DEFAULT_PRECISION
-from compressor.corpus import CorpusError, read_documents
+from compressor.corpus import CorpusError, file_version, read_documents
 from compressor.equal_info import WINDOW_BITS
 from compressor.models import MODELS, ByteModel, build_model
 
@@ -165,14 +164,15 @@ def load_model(spec: Spec) -> ByteModel:
     if fit is None:
         return build_model(name, None, precision)
     try:
-        stat = os.stat(fit)
-    except OSError as exc:
-        raise SpecError(f"{spec}: cannot read fit={fit} ({exc.strerror})") from None
-    return _fitted(name, os.path.realpath(fit), stat.st_mtime_ns, stat.st_size, precision)
+        version = file_version(fit)
+    except CorpusError as exc:
+        raise SpecError(f"{spec}: fit={exc}") from None
+    return _fitted(name, version, precision)
 
 
 @functools.lru_cache(maxsize=16)
-def _fitted(name: str, path: str, mtime_ns: int, size: int, precision: int) -> ByteModel:
+def _fitted(name: str, version: tuple, precision: int) -> ByteModel:
+    path = version[0]
     try:
         docs = list(read_documents(path))
     except CorpusError as exc:

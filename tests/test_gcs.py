@@ -196,3 +196,18 @@ def test_cli_reads_gs_urls(gcs, c4_sample):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["documents"] == 20 and summary["exact"] is True
+
+
+def test_spec_fits_on_gs_url_and_refits_when_the_object_changes(gcs):
+    from compressor.spec import SpecError
+    from compressor.tokenizers import parse_spec
+
+    spec = f"static_ac:v=256,fit={url('fit.jsonl')}"
+    gcs.pipe(url("fit.jsonl"), b'{"text": "aaaa aaaa"}\n')
+    text = b"aaaa bbbb"
+    first = parse_spec(spec).encode(text)
+    gcs.pipe(url("fit.jsonl"), b'{"text": "bbbb bbbb"}\n')  # a new generation: fitted afresh
+    again = parse_spec(spec)
+    assert again.encode(text).tolist() != first.tolist() and again.decode(again.encode(text)) == text
+    with pytest.raises(SpecError, match=rf"fit=gs://{BUCKET}/absent.jsonl: no such file"):
+        parse_spec(f"static_ac:v=256,fit={url('absent.jsonl')}")

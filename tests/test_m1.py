@@ -84,6 +84,26 @@ def test_batch_of_64_encoded_with_2_threads_decodes_alone_with_1(tiny, docs):
         torch.set_num_threads(2)
 
 
+@pytest.mark.parametrize("segment,max_tokens", [(1024, 1 << 16), (5, 8)])
+def test_kv_cache_session_gives_the_cdfs_of_full_recompute(tiny, segment, max_tokens):
+    from compressor.contexts import RecomputeSession
+
+    model = M1ByteModel(tiny[1], max_tokens=max_tokens)
+    model.segment = segment  # small: the session restarts segments itself, as predict does
+    n, rng = 6, np.random.default_rng(1)
+    cached, recompute = model.session(n), RecomputeSession(model, n)
+    for _ in range(40):
+        live = np.sort(rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False))
+        (a, ra), (b, rb) = cached.next_cdfs(live), recompute.next_cdfs(live)
+        assert np.array_equal(a[ra], b[rb])
+        symbols = rng.integers(0, 256, live.size)
+        cached.append(live, symbols)
+        recompute.append(live, symbols)
+        fresh = live[rng.random(live.size) < 0.15]
+        cached.reset(fresh)
+        recompute.reset(fresh)
+
+
 def test_integer_path_costs_under_one_percent(tiny, docs):
     model, integer, _ = tiny
     test = docs[100:110]

@@ -47,6 +47,9 @@ class M1ByteModel:
         cdfs = np.concatenate(parts, axis=1)  # positions 0..k; each segment restarts at BOS
         return cdfs.reshape(-1, cdfs.shape[-1]), np.arange(b * (k + 1), dtype=np.int32).reshape(b, k + 1)
 
+    def session(self, n: int) -> M1Session:
+        return M1Session(self, n)
+
     def _cdfs(self, ctx: np.ndarray) -> np.ndarray:
         """CDFs [B, K+1, 258] after [BOS] + each prefix of ctx [B, K], in chunks of rows."""
         b, k = ctx.shape
@@ -56,6 +59,35 @@ class M1ByteModel:
         rows = max(1, self.max_tokens // (k + 1))
         chunks = [self.integer.cdfs(torch.from_numpy(tokens[i : i + rows])).numpy() for i in range(0, b, rows)]
         return np.concatenate(chunks) if chunks else np.zeros((0, k + 1, 258), np.int32)
+
+
+class M1Session:
+    """Decoding with a KV cache: each step feeds one new token per document, a position's forward
+    instead of the whole context's, and yields the same CDFs as `predict` (the integer path's
+    arithmetic on a position does not depend on how many positions are computed with it)."""
+
+    def __init__(self, model: M1ByteModel, n: int):
+        self.integer, self.segment, self.max_tokens = model.integer, model.segment, model.max_tokens
+        self.cache = model.integer.new_cache(n)
+        self.pending = np.full(n, BOS, dtype=np.int64)  # next token to feed; -1: fed already
+        self.last = np.zeros((n, 258), dtype=np.int32)  # CDF after each row's latest token
+
+    def append(self, docs: np.ndarray, symbols: np.ndarray) -> None:
+        self.pending[docs] = symbols
+
+    def reset(self, docs: np.ndarray) -> None:
+        self.cache.length[docs] = 0
+        self.pending[docs] = BOS
+
+    def next_cdfs(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feed = docs[self.pending[docs] >= 0]
+        self.reset(feed[self.cache.length[feed] >= self.segment])  # as predict: a fresh segment
+        rows = max(1, self.max_tokens // max(1, int(self.cache.length[feed].max(initial=0)) + 1))
+        for i in range(0, feed.size, rows):
+            part = feed[i : i + rows]
+            self.last[part] = self.integer.extend(self.cache, part, self.pending[part]).numpy()
+        self.pending[feed] = -1
+        return self.last[docs], np.arange(docs.size, dtype=np.int32)
 
 
 def load_for_spec(path: str, precision: int) -> M1ByteModel:

@@ -42,10 +42,13 @@ class SegmentSampler:
             inputs[i, 1:n] = seg[:-1]
         return inputs, targets
 
-    def mixture_batch(self, step: int, tokens: int, long_len: int, short_max: int) -> tuple[np.ndarray, np.ndarray]:
-        """Even steps: long segments; odd steps: one short length drawn from 1..short_max for the
-        whole batch, so no row is padded; about `tokens` positions either way."""
-        length = long_len if step % 2 == 0 else int(self.rng.integers(1, short_max + 1))
+    def mixture_batch(
+        self, step: int, tokens: int, long_len: int, short_max: int, long_per_short: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`long_per_short` steps of long segments, then one step of one short length drawn from
+        1..short_max for the whole batch (so no row is padded); about `tokens` positions either way."""
+        short = step % (long_per_short + 1) == long_per_short
+        length = int(self.rng.integers(1, short_max + 1)) if short else long_len
         return self.batch(max(1, tokens // length), length)
 
     def state(self) -> dict:

@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from compressor.m1.model import BOS, M1, alibi_bias, alibi_slopes
@@ -81,6 +82,27 @@ def _float_pass(model: M1, tokens: torch.Tensor, cal: _Calibrator) -> None:
         x = x + blk.out(hid)
         cal.see("res", x)
     cal.see("lnf", model.ln_f(x))
+
+
+class KVCache:
+    """Keys and values (int8: they are requantised activations) of every position fed so far,
+    per layer, for a fixed set of rows; `length[row]` positions each, capacity grown on demand."""
+
+    def __init__(self, rows: int, n_layer: int, n_head: int, head_dim: int, capacity: int = 32):
+        shape = (rows, n_head, capacity, head_dim)
+        self.k = [torch.zeros(shape, dtype=torch.int8) for _ in range(n_layer)]
+        self.v = [torch.zeros(shape, dtype=torch.int8) for _ in range(n_layer)]
+        self.length = np.zeros(rows, dtype=np.int64)
+
+    def reserve(self, positions: int) -> None:
+        capacity = self.k[0].shape[2]
+        if positions > capacity:
+            grow = max(positions, 2 * capacity) - capacity
+
+            def pad(c: torch.Tensor) -> torch.Tensor:
+                return torch.cat([c, c.new_zeros((*c.shape[:2], grow, c.shape[3]))], dim=2)
+
+            self.k, self.v = [pad(c) for c in self.k], [pad(c) for c in self.v]
 
 
 class IntegerM1:
@@ -163,30 +185,34 @@ class IntegerM1:
     def _requant(self, acc: torch.Tensor, name: str, lo: int, hi: int) -> torch.Tensor:
         return acc.mul_(self.f32[f"{name}.m"]).round_().clamp_(lo, hi)
 
-    def _attention(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        b, t, d3 = h.shape
-        d, nh = d3 // 3, self.n_head
-        hd = d // nh
-        q, k, v = (z.float().view(b, t, nh, hd).transpose(1, 2) for z in h.split(d, dim=2))
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dist: torch.Tensor, i: int) -> torch.Tensor:
+        """q [B, H, Tq, hd], k and v [B, H, Tk, hd] (int8-valued float32), dist: query position
+        minus key position (float32, broadcastable; negative means the future) -> [B, H, Tq, hd]."""
         z = (q @ k.transpose(-1, -2)).mul_(self.f32[f"{i}.score"])  # q.k exact: |sum| <= 64 * 127^2
-        pos = torch.arange(t, dtype=torch.float32)
-        dist = pos[:, None] - pos[None, :]
         z = z - self.t["slopes"].float()[:, None, None] * dist
         z = z.masked_fill(dist < 0, -math.inf)
         steps = torch.round(z.amax(-1, keepdim=True) - z).clamp(max=self.lut.numel() - 1)
-        w = self.lut[steps.to(torch.int64)].double()  # <= 2^15 each
+        w = self.lut[steps.to(torch.int64)].double()  # <= 2^15 each; 0 for the future
         num = w @ v.double()  # exact: <= 2^15 * 127 * T
         att = num / w.sum(-1, keepdim=True)
-        att = torch.round(att.float() * self.f32[f"{i}.v_to_att"]).clamp(-ACT_MAX, ACT_MAX)
-        return att.transpose(1, 2).reshape(b, t, d)
+        return torch.round(att.float() * self.f32[f"{i}.v_to_att"]).clamp(-ACT_MAX, ACT_MAX)
 
-    @torch.no_grad()
-    def step_logits(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [B, T] (BOS first) -> output logits in 1/32-nat table steps (integer-valued floats)."""
-        r = self.t["embed"][tokens]
+    def _heads(self, qkv: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        b, t, d3 = qkv.shape
+        return tuple(z.view(b, t, self.n_head, -1).transpose(1, 2) for z in qkv.split(d3 // 3, dim=2))
+
+    def _full_attention(self, qkv: torch.Tensor, i: int) -> torch.Tensor:
+        b, t, _ = qkv.shape
+        pos = torch.arange(t, dtype=torch.float32)
+        att = self._attend(*self._heads(qkv), pos[:, None] - pos[None, :], i)
+        return att.transpose(1, 2).reshape(b, t, -1)
+
+    def _logits(self, r: torch.Tensor, attention) -> torch.Tensor:
+        """Residual stream [B, T, d] through every block (attention(qkv, layer) mixes positions) and
+        the head -> logits in 1/32-nat table steps."""
         for i in range(self.n_layer):
             qkv = self._requant(self._linear(self._layernorm(r, f"{i}.ln1"), f"{i}.qkv"), f"{i}.qkv", -127, 127)
-            att = self._attention(qkv, i)
+            att = attention(qkv, i)
             r = (r + self._requant(self._linear(att, f"{i}.proj"), f"{i}.proj", -RES_MAX, RES_MAX).long()).clamp(
                 -RES_MAX, RES_MAX
             )
@@ -196,9 +222,16 @@ class IntegerM1:
             )
         return self._linear(self._layernorm(r, "lnf"), "head").mul_(self.f32["head.m"]).round_()
 
+    @torch.no_grad()
+    def step_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B, T] (BOS first) -> output logits in 1/32-nat table steps (integer-valued floats)."""
+        return self._logits(self.t["embed"][tokens], self._full_attention)
+
     def cdfs(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [B, T] -> int32 CDFs [B, T, 258] of total 2^precision, every symbol >= 1."""
-        logits = self.step_logits(tokens)
+        return self._cdfs_of(self.step_logits(tokens))
+
+    def _cdfs_of(self, logits: torch.Tensor) -> torch.Tensor:
         steps = (logits.amax(-1, keepdim=True) - logits).clamp(max=self.lut.numel() - 1).to(torch.int64)
         e = self.lut[steps]  # int64, the max symbol gets LUT_ONE
         n = e.shape[-1]
@@ -211,6 +244,35 @@ class IntegerM1:
         cdf = torch.zeros((*e.shape[:-1], n + 1), dtype=torch.int64)
         cdf[..., 1:] = torch.cumsum(extra + 1, -1)
         return cdf.to(torch.int32)
+
+    # -- incremental inference ------------------------------------------------------------
+
+    def new_cache(self, rows: int) -> KVCache:
+        d = self.t["0.proj.w"].shape[0]
+        return KVCache(rows, self.n_layer, self.n_head, d // self.n_head)
+
+    @torch.no_grad()
+    def extend(self, cache: KVCache, rows: np.ndarray, tokens: np.ndarray) -> torch.Tensor:
+        """Feeds one token to each of `rows` of the cache (at its next position) -> int32 CDFs
+        [len(rows), 258] of the symbol after it: the very CDFs `cdfs` gives at that position,
+        since each position's arithmetic is the same and every sum is exact."""
+        pos_np = cache.length[rows]
+        cache.reserve(int(pos_np.max()) + 1)
+        idx, pos = torch.from_numpy(rows.astype(np.int64)), torch.from_numpy(pos_np)
+        span = int(pos_np.max()) + 1
+        dist = (pos[:, None] - torch.arange(span)[None, :]).float()[:, None, None, :]
+
+        def attention(qkv: torch.Tensor, i: int) -> torch.Tensor:
+            q, k, v = self._heads(qkv)
+            cache.k[i][idx, :, pos] = k[:, :, 0].to(torch.int8)
+            cache.v[i][idx, :, pos] = v[:, :, 0].to(torch.int8)
+            keys, values = cache.k[i][idx, :, :span].float(), cache.v[i][idx, :, :span].float()
+            return self._attend(q, keys, values, dist, i).transpose(1, 2).reshape(len(rows), 1, -1)
+
+        tok = torch.from_numpy(tokens.astype(np.int64))
+        logits = self._logits(self.t["embed"][tok][:, None], attention)
+        cache.length[rows] += 1
+        return self._cdfs_of(logits[:, 0])
 
     # -- persistence ----------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ class TrainConfig:
     batch_tokens: int = 8192
     long_len: int = 256  # long segments (plain AC's long histories)
     short_len: int = 48  # short segments, 1..short_len symbols (window-sized contexts)
+    long_per_short: int = 1  # steps of long segments per step of short ones
     eval_every: int = 250
     seed: int = 0
     bf16: bool | None = None  # autocast matmuls to bfloat16; None: where the CPU has native bf16
@@ -88,7 +89,7 @@ def train(
     tokens, loss_sum, loss_n = 0, 0.0, 0
     while step < tc.steps and (deadline is None or time.perf_counter() < deadline):
         model.train()
-        inputs, targets = sampler.mixture_batch(step, tc.batch_tokens, tc.long_len, tc.short_len)
+        inputs, targets = sampler.mixture_batch(step, tc.batch_tokens, tc.long_len, tc.short_len, tc.long_per_short)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, tc)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

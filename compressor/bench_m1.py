@@ -16,13 +16,16 @@ from compressor.m1.coding import M1ByteModel
 from compressor.methods import EqualInfoAC
 
 
-def matmul_peak_flops(n: int = 1024, repeats: int = 5) -> float:
-    """Best fp32 GEMM rate (FLOP/s) of torch here, with its current thread count."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_flops(device: torch.device, repeats: int = 5) -> float:
+    """Best fp32 GEMM rate (FLOP/s) of torch on `device` (CPU: with its current threads)."""
+    n = 1024 if device.type == "cpu" else 8192
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
         a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best
 
@@ -61,8 +64,15 @@ def equal_examples(docs: Sequence[bytes], count: int, size: int) -> list[bytes]:
     return [text[i * size : (i + 1) * size] for i in range(min(count, len(text) // size))]
 
 
-def run(model: M1ByteModel, docs: Sequence[bytes], window_bits: int = 16, token_bits: int = 16) -> dict:
-    peak = matmul_peak_flops()
+def run(
+    model: M1ByteModel,
+    docs: Sequence[bytes],
+    window_bits: int = 16,
+    token_bits: int = 16,
+    decode_model: M1ByteModel | None = None,
+) -> dict:
+    """Encodes with `model`, decodes with `decode_model` (default: the same), e.g. on another device."""
+    peak = matmul_peak_flops(model.integer.device)
     counting = CountingModel(model)
     codec = EqualInfoAC(counting, window_bits, token_bits)
     t = time.perf_counter()
@@ -70,7 +80,8 @@ def run(model: M1ByteModel, docs: Sequence[bytes], window_bits: int = 16, token_
     t_enc = time.perf_counter() - t
     enc_tokens, enc_model_s, enc_pairs = counting.tokens, counting.seconds, counting.attn_pairs
     t = time.perf_counter()
-    decoded = codec.decode_batch([e.tokens for e in encoded])
+    decoder = EqualInfoAC(decode_model or model, window_bits, token_bits)
+    decoded = decoder.decode_batch([e.tokens for e in encoded])
     t_dec = time.perf_counter() - t
     raw = sum(map(len, docs))
     d_model = model.integer.t["0.proj.w"].shape[0]
@@ -81,6 +92,8 @@ def run(model: M1ByteModel, docs: Sequence[bytes], window_bits: int = 16, token_
         "raw_bytes": raw,
         "window_bits": window_bits,
         "threads": torch.get_num_threads(),
+        "encode_device": str(model.integer.device),
+        "decode_device": str((decode_model or model).integer.device),
         "encode_bytes_s": round(raw / t_enc, 1),
         "decode_bytes_s": round(raw / t_dec, 1),
         "encode_model_share": round(enc_model_s / t_enc, 3),

@@ -43,6 +43,16 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
     help="Optimizer steps (the learning-rate schedule's length).",
 )
 @click.option("--minutes", type=click.FloatRange(min=0.1), help="Stop after this much wall time.")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True, help="Peak AdamW rate."
+)
+@click.option(
+    "--long-per-short",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Steps on long segments (plain AC's histories) per step on short ones (window-sized contexts).",
+)
 @click.option("--eval-every", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option(
     "--eval-docs",
@@ -61,14 +71,18 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from --out if it holds a run.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), help="Read at most N documents per input file.")
-def train_m1(inputs, out, holdout, steps, minutes, eval_every, eval_docs, size, resume, seed, limit):
+def train_m1(
+    inputs, out, holdout, steps, minutes, lr, long_per_short, eval_every, eval_docs, size, resume, seed, limit
+):
     """Train M1, the byte-level model that drives the arithmetic coder."""
     from compressor.m1.model import M1Config
     from compressor.m1.train import TrainConfig, train
 
     train_docs, held = _split(inputs, holdout, limit)
     cfg = M1Config() if size == "paper" else M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)
-    tc = TrainConfig(steps=steps, minutes=minutes, eval_every=eval_every, seed=seed)
+    tc = TrainConfig(
+        steps=steps, minutes=minutes, lr=lr, long_per_short=long_per_short, eval_every=eval_every, seed=seed
+    )
     click.echo(f"training on {len(train_docs)} documents ({sum(map(len, train_docs)):,} bytes); {len(held)} held out")
     with _step_bar(steps) as bar:
         state = train(
@@ -177,13 +191,17 @@ def calibrate_into(checkpoint_dir: Path, docs: list[bytes], precision: int = 14)
     help="Bytes per example: the text is cut into equal examples, as the pipeline does.",
 )
 @click.option("--window-bits", type=click.Choice([str(b) for b in WINDOW_BITS]), default="16", show_default=True)
-def bench_m1(m1_path, input_path, examples, example_bytes, window_bits):
+@click.option("--device", help="Encoding device (cpu, cuda, cuda:1); default: a GPU where there is one.")
+@click.option("--decode-device", help="Decoding device, e.g. cpu after --device cuda: checks cross-device exactness.")
+def bench_m1(m1_path, input_path, examples, example_bytes, window_bits, device, decode_device):
     """EqualInfoAC with M1: encode/decode bytes/s and encode FLOP/s against this machine's GEMM peak."""
     from compressor import bench_m1 as bm
     from compressor.m1.coding import M1ByteModel
 
     docs = bm.equal_examples(documents(input_path, None, "input"), examples, example_bytes)
-    result = bm.run(M1ByteModel.load(m1_path), docs, int(window_bits))
+    model = M1ByteModel.load(m1_path, device)
+    decoder = M1ByteModel.load(m1_path, decode_device) if decode_device else None
+    result = bm.run(model, docs, int(window_bits), decode_model=decoder)
     for key, value in result.items():
         click.echo(f"{key:<24} {value}")
     click.echo(json.dumps(result))

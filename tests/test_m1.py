@@ -51,6 +51,19 @@ def test_resume_is_exact(tmp_path, docs):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("long_per_short", [1, 3])
+def test_mixture_interleaves_long_and_short_steps(docs, long_per_short):
+    from compressor.m1.data import SegmentSampler
+
+    sampler = SegmentSampler(docs[:10], seed=0)
+    for step in range(8):
+        inputs, targets = sampler.mixture_batch(step, 512, 64, 24, long_per_short)
+        short = step % (long_per_short + 1) == long_per_short
+        assert (inputs.shape[1] <= 24) if short else (inputs.shape == (8, 64))
+        assert (inputs[:, 0] == BOS).all() and inputs.size <= 512
+        assert np.array_equal(inputs[:, 1:][targets[:, 1:] >= 0], targets[:, :-1][targets[:, 1:] >= 0])
+
+
 def test_training_lowers_held_out_bits(tiny, docs):
     model, _, _ = tiny
     assert bits_per_byte(model, docs[100:110]) < 7.0  # uniform is 8.006
@@ -123,13 +136,14 @@ def test_cli_train_eval_calibrate(tmp_path, c4_sample):
     out = tmp_path / "m1"
     base = ["--input", str(c4_sample), "--out", str(out), "--size", "tiny", "--limit", "30", "--holdout", "5"]
     proc = subprocess.run(
-        [*run, "train-m1", *base, "--steps", "4", "--eval-every", "2", "--eval-docs", "2"],
+        [*run, "train-m1", *base, "--steps", "4", "--eval-every", "2", "--eval-docs", "2", "--lr", "0.003"],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 4
+    assert json.loads((out / "train_state.json").read_text())["train_config"]["lr"] == 0.003
     assert (out / "integer.safetensors").is_file()
     proc = subprocess.run(
         [*run, "train-m1", *base, "--steps", "6", "--eval-every", "2", "--eval-docs", "2"],
@@ -161,6 +175,17 @@ def test_m1_tokenizers_round_trip(tiny, docs, spec):
     assert tok.decode_batch(tok.encode_batch(texts)) == texts
 
 
+@pytest.mark.parametrize("name,message", [("gpu", "not a device name"), ("cuda:7", "no such CUDA device")])
+def test_m1_device_errors_are_clear(tiny, monkeypatch, name, message):
+    with pytest.raises(ValueError, match=message):
+        M1ByteModel.load(tiny[2], name)
+    monkeypatch.setenv("EQINFO_M1_DEVICE", name)
+    with pytest.raises(ValueError, match=message):
+        M1ByteModel.load(tiny[2])
+    monkeypatch.setenv("EQINFO_M1_DEVICE", "cpu")
+    assert M1ByteModel.load(tiny[2]).integer.device.type == "cpu"
+
+
 def test_m1_spec_precision_must_match(tiny):
     from compressor.tokenizers import parse_spec
 
@@ -188,6 +213,8 @@ def test_bench_m1_counts_work_and_checks_exactness(tiny, docs):
 
     examples = bench_m1.equal_examples(docs[:20], 6, 64)
     assert len(examples) == 6 and all(len(e) == 64 for e in examples)
-    result = bench_m1.run(M1ByteModel(tiny[1]), examples, 16)
+    decoder = M1ByteModel(IntegerM1.load(tiny[2] / INTEGER_FILE, device="cpu"))
+    result = bench_m1.run(M1ByteModel(tiny[1]), examples, 16, decode_model=decoder)
     assert result["exact"] is True and result["raw_bytes"] == 6 * 64
+    assert result["encode_device"] == result["decode_device"] == "cpu"
     assert result["encode_gflops_s"] > 0 and 0 < result["encode_peak_fraction"] < 1

@@ -7,6 +7,7 @@ computed exactly, chunking (like batching and padding) cannot change a single CD
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,22 @@ from compressor.models import check_contexts
 from compressor.spec import register_model_loader
 
 INTEGER_FILE = "integer.safetensors"
+DEVICE_ENV = "EQINFO_M1_DEVICE"  # cpu, cuda, cuda:1, ...; unset: a GPU where there is one
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The device M1 runs on: `name`, else $EQINFO_M1_DEVICE, else a GPU where there is one
+    (any device gives the same CDFs, so the fastest present is the default)."""
+    name = name or os.environ.get(DEVICE_ENV) or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"M1 device {name!r}: not a device name (cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        raise ValueError(f"M1 device {name!r}: no such CUDA device here")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"M1 device {name!r}: only cpu and cuda are supported")
+    return device
 
 
 class M1ByteModel:
@@ -34,11 +51,11 @@ class M1ByteModel:
         self.max_tokens = max_tokens
 
     @classmethod
-    def load(cls, checkpoint_dir: str | Path) -> M1ByteModel:
+    def load(cls, checkpoint_dir: str | Path, device: str | None = None) -> M1ByteModel:
         path = Path(checkpoint_dir) / INTEGER_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path} missing: run `eqinfo calibrate-m1 --m1 {checkpoint_dir} --input FILE`")
-        return cls(IntegerM1.load(path))
+        return cls(IntegerM1.load(path, resolve_device(device)))
 
     def predict(self, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ctx = check_contexts(contexts)

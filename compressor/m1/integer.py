@@ -6,7 +6,8 @@ every reduction is a sum of integers that floats represent exactly, and every ot
 is one correctly rounded IEEE operation, so any order, any BLAS, any device gives the same bits:
 
 - weights int8 per output channel; matmul inputs int8 (ReLU outputs 0..127), so a K=1024 dot
-  product stays below 2^24 and float32 sums it exactly;
+  product stays below 2^24 and float32 sums it exactly (TF32 and bf16 matmul modes, which keep
+  8 or more significand bits and accumulate in float32, are exact on these operands too);
 - the residual stream in int16 fixed point;
 - LayerNorm from exact integer sums (int64), then one float64 sqrt and one divide;
 - softmax (attention and output) through an exp lookup table on a 1/32-nat grid; attention's
@@ -88,10 +89,10 @@ class KVCache:
     """Keys and values (int8: they are requantised activations) of every position fed so far,
     per layer, for a fixed set of rows; `length[row]` positions each, capacity grown on demand."""
 
-    def __init__(self, rows: int, n_layer: int, n_head: int, head_dim: int, capacity: int = 32):
+    def __init__(self, rows: int, n_layer: int, n_head: int, head_dim: int, device: torch.device, capacity: int = 32):
         shape = (rows, n_head, capacity, head_dim)
-        self.k = [torch.zeros(shape, dtype=torch.int8) for _ in range(n_layer)]
-        self.v = [torch.zeros(shape, dtype=torch.int8) for _ in range(n_layer)]
+        self.k = [torch.zeros(shape, dtype=torch.int8, device=device) for _ in range(n_layer)]
+        self.v = [torch.zeros(shape, dtype=torch.int8, device=device) for _ in range(n_layer)]
         self.length = np.zeros(rows, dtype=np.int64)
 
     def reserve(self, positions: int) -> None:
@@ -108,14 +109,22 @@ class KVCache:
 class IntegerM1:
     """The integer twin of a float M1, built by `calibrate` or loaded from its tensors."""
 
-    def __init__(self, tensors: dict[str, torch.Tensor], n_layer: int, n_head: int, precision: int = 14):
-        self.t = tensors
+    def __init__(
+        self,
+        tensors: dict[str, torch.Tensor],
+        n_layer: int,
+        n_head: int,
+        precision: int = 14,
+        device: str | torch.device = "cpu",
+    ):
+        self.device = torch.device(device)
+        self.t = {k: v.to(self.device) for k, v in tensors.items()}
         self.n_layer, self.n_head, self.precision = n_layer, n_head, precision
-        self.lut = exp_table()
+        self.lut = exp_table().to(self.device)
         # The matmul side runs in float32: accumulators are exact there, and each multiply by a
         # scale is one correctly rounded float32 operation, as deterministic as float64 and half
         # the memory traffic.
-        self.f32 = {k: v.float() for k, v in tensors.items() if k.endswith((".b", ".m", ".score", ".v_to_att"))}
+        self.f32 = {k: v.float() for k, v in self.t.items() if k.endswith((".b", ".m", ".score", ".v_to_att"))}
 
     # -- construction ---------------------------------------------------------------------
 
@@ -203,7 +212,7 @@ class IntegerM1:
 
     def _full_attention(self, qkv: torch.Tensor, i: int) -> torch.Tensor:
         b, t, _ = qkv.shape
-        pos = torch.arange(t, dtype=torch.float32)
+        pos = torch.arange(t, dtype=torch.float32, device=self.device)
         att = self._attend(*self._heads(qkv), pos[:, None] - pos[None, :], i)
         return att.transpose(1, 2).reshape(b, t, -1)
 
@@ -225,11 +234,11 @@ class IntegerM1:
     @torch.no_grad()
     def step_logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [B, T] (BOS first) -> output logits in 1/32-nat table steps (integer-valued floats)."""
-        return self._logits(self.t["embed"][tokens], self._full_attention)
+        return self._logits(self.t["embed"][tokens.to(self.device)], self._full_attention)
 
     def cdfs(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [B, T] -> int32 CDFs [B, T, 258] of total 2^precision, every symbol >= 1."""
-        return self._cdfs_of(self.step_logits(tokens))
+        """tokens [B, T] -> int32 CDFs [B, T, 258] of total 2^precision, every symbol >= 1 (on the CPU)."""
+        return self._cdfs_of(self.step_logits(tokens)).cpu()
 
     def _cdfs_of(self, logits: torch.Tensor) -> torch.Tensor:
         steps = (logits.amax(-1, keepdim=True) - logits).clamp(max=self.lut.numel() - 1).to(torch.int64)
@@ -241,7 +250,7 @@ class IntegerM1:
         rem = budget - extra.sum(-1, keepdim=True)
         first_max = (steps == 0).to(torch.int64).argmax(-1, keepdim=True)
         extra = extra.scatter_add(-1, first_max, rem)
-        cdf = torch.zeros((*e.shape[:-1], n + 1), dtype=torch.int64)
+        cdf = e.new_zeros((*e.shape[:-1], n + 1))
         cdf[..., 1:] = torch.cumsum(extra + 1, -1)
         return cdf.to(torch.int32)
 
@@ -249,18 +258,19 @@ class IntegerM1:
 
     def new_cache(self, rows: int) -> KVCache:
         d = self.t["0.proj.w"].shape[0]
-        return KVCache(rows, self.n_layer, self.n_head, d // self.n_head)
+        return KVCache(rows, self.n_layer, self.n_head, d // self.n_head, self.device)
 
     @torch.no_grad()
     def extend(self, cache: KVCache, rows: np.ndarray, tokens: np.ndarray) -> torch.Tensor:
         """Feeds one token to each of `rows` of the cache (at its next position) -> int32 CDFs
-        [len(rows), 258] of the symbol after it: the very CDFs `cdfs` gives at that position,
-        since each position's arithmetic is the same and every sum is exact."""
+        [len(rows), 258] of the symbol after it (on the CPU): the very CDFs `cdfs` gives at that
+        position, since each position's arithmetic is the same and every sum is exact."""
         pos_np = cache.length[rows]
-        cache.reserve(int(pos_np.max()) + 1)
-        idx, pos = torch.from_numpy(rows.astype(np.int64)), torch.from_numpy(pos_np)
         span = int(pos_np.max()) + 1
-        dist = (pos[:, None] - torch.arange(span)[None, :]).float()[:, None, None, :]
+        cache.reserve(span)
+        idx = torch.from_numpy(rows.astype(np.int64)).to(self.device)
+        pos = torch.from_numpy(pos_np).to(self.device)
+        dist = (pos[:, None] - torch.arange(span, device=self.device)[None, :]).float()[:, None, None, :]
 
         def attention(qkv: torch.Tensor, i: int) -> torch.Tensor:
             q, k, v = self._heads(qkv)
@@ -269,10 +279,10 @@ class IntegerM1:
             keys, values = cache.k[i][idx, :, :span].float(), cache.v[i][idx, :, :span].float()
             return self._attend(q, keys, values, dist, i).transpose(1, 2).reshape(len(rows), 1, -1)
 
-        tok = torch.from_numpy(tokens.astype(np.int64))
+        tok = torch.from_numpy(tokens.astype(np.int64)).to(self.device)
         logits = self._logits(self.t["embed"][tok][:, None], attention)
         cache.length[rows] += 1
-        return self._cdfs_of(logits[:, 0])
+        return self._cdfs_of(logits[:, 0]).cpu()
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -280,13 +290,13 @@ class IntegerM1:
         from safetensors.torch import save_file
 
         meta = {"n_layer": str(self.n_layer), "n_head": str(self.n_head), "precision": str(self.precision)}
-        save_file({k: v.contiguous() for k, v in self.t.items()}, str(path), metadata=meta)
+        save_file({k: v.cpu().contiguous() for k, v in self.t.items()}, str(path), metadata=meta)
 
     @classmethod
-    def load(cls, path: Path) -> IntegerM1:
+    def load(cls, path: Path, device: str | torch.device = "cpu") -> IntegerM1:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata()
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-        return cls(tensors, int(meta["n_layer"]), int(meta["n_head"]), int(meta["precision"]))
+        return cls(tensors, int(meta["n_layer"]), int(meta["n_head"]), int(meta["precision"]), device)

@@ -1,7 +1,8 @@
 """Plain arithmetic coding of whole documents (the paper's AC and, with a unigram model, StaticAC).
 
 One stream per document, its symbols ending in EOS; the model sees the document's own history.
-Decoding runs all documents in lockstep, one symbol per step, since the model needs the prefix.
+Decoding runs all documents in lockstep, one symbol per step, since the model needs the prefix
+(through a decode session: M1 keeps a KV cache).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each step asks the model for the next window of every active document at once (one batched
 `predict` over window-local contexts), then the C coder decides where each window ends.
 Decoding runs one symbol per step for every active window, since the model needs the decoded
-prefix.  Windows are b bits each; a document's symbols end with EOS.
+prefix (through a decode session: M1 keeps a KV cache).  Windows are b bits each; a document's symbols end with EOS.
 """
 
 from __future__ import annotations

@@ -20,7 +20,11 @@ ALPHABET = 257  # bytes + EOS
 
 
 class ByteModel(Protocol):
-    """Next-symbol distributions given a byte context."""
+    """Next-symbol distributions given a byte context.
+
+    A model may also offer `session(n)`, an incremental DecodeSession over n histories
+    (compressor.contexts; M1's keeps a KV cache); decoders use it where present.
+    """
 
     name: str
     precision: int

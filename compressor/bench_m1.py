@@ -1,8 +1,8 @@
 """EqualInfoAC throughput with M1 on this machine, against this machine's own fp32 matmul peak.
 
-Encoding runs many documents in lockstep, one batched integer forward per step; the model's
-FLOPs are counted from the tokens it actually processed (candidates a window did not take
-included) and compared with the best GEMM rate torch reaches here in the same run.
+Encoding runs many documents in lockstep, one batched integer forward per step (one new position
+per document through M1's KV cache); the model's FLOPs are counted from the positions it actually
+computed and compared with the best GEMM rate torch reaches here in the same run.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from compressor.m1.coding import M1ByteModel
+from compressor.m1.coding import M1ByteModel, M1Session
 from compressor.methods import EqualInfoAC
 
 
@@ -31,7 +31,8 @@ def matmul_peak_flops(device: torch.device, repeats: int = 5) -> float:
 
 
 class CountingModel:
-    """Wraps a byte model to count the token positions it computes and the time it spends."""
+    """Wraps a byte model to count the token positions it computes (candidates a window did not
+    take included), the key positions they attend to, and the time it spends."""
 
     def __init__(self, model: M1ByteModel):
         self.inner, self.tokens, self.seconds, self.attn_pairs = model, 0, 0.0, 0
@@ -47,9 +48,25 @@ class CountingModel:
         self.attn_pairs += b * (k + 1) * (k + 2) // 2
         return out
 
-    def session(self, n: int):
-        """Decoding keeps M1's KV cache (and is not counted: the FLOP figure is for encoding)."""
-        return self.inner.session(n)
+    def session(self, n: int) -> CountingSession:
+        return CountingSession(self, self.inner.session(n))
+
+
+class CountingSession:
+    """An M1 session whose work and time are added to its CountingModel's."""
+
+    def __init__(self, owner: CountingModel, inner: M1Session):
+        self.owner, self.inner = owner, inner
+        self.append, self.reset = inner.append, inner.reset
+
+    def next_cdfs(self, docs):
+        before = (self.inner.positions, self.inner.attended)
+        t = time.perf_counter()
+        out = self.inner.next_cdfs(docs)
+        self.owner.seconds += time.perf_counter() - t
+        self.owner.tokens += self.inner.positions - before[0]
+        self.owner.attn_pairs += self.inner.attended - before[1]
+        return out
 
 
 def flops_per_token(integer) -> float:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from compressor import _coder
-from compressor._coder import RangeDecoder, RangeEncoder, WindowDecoder
+from compressor._coder import RangeDecoder, RangeEncoder, WindowDecoder, WindowEncoder
 
 __all__ = [
     "DEFAULT_PRECISION",
     "RangeDecoder",
     "RangeEncoder",
     "WindowDecoder",
+    "WindowEncoder",
     "check_cdfs",
     "encode_windows",
     "quantize",

@@ -18,6 +18,7 @@ from compressor.contexts import open_session
 from compressor.models import ALPHABET, EOS, ByteModel
 
 WINDOW_BITS = (16, 24, 32, 64, 128)
+STEP_CODED, STEP_CLOSED, STEP_LAST = 0, 1, 2  # WindowEncoder.step's status per symbol
 
 Progress = Callable[[int], None]
 
@@ -69,13 +70,22 @@ def encode_documents(
     window_bits: int,
     greedy: bool = False,
     progress: Progress | None = None,
+    incremental: bool | None = None,
 ) -> list[DocumentWindows]:
     """Each document's symbols (ending in EOS) -> its windows.
 
     greedy=True uses the paper's ambiguous rule (for measuring the exact rule's cost only:
-    its windows cannot be decoded reliably).
+    its windows cannot be decoded reliably).  A model with a decode session (M1's KV cache) is
+    fed one symbol per step instead of candidate spans (`incremental`; None: where it has one):
+    the same windows, with each position computed once.
     """
     check_window_bits(window_bits, model.precision)
+    if incremental is None:
+        incremental = hasattr(model, "session") and not greedy
+    if incremental and greedy:
+        raise ValueError("the incremental encoder implements the exact rule only")
+    if incremental:
+        return _encode_incremental(docs, model, window_bits, progress)
     flat = _Flat.of(docs)
     pos = flat.starts.copy()
     span = np.full(len(docs), max(8, window_bits // 2), dtype=np.int64)  # candidate symbols per window
@@ -110,6 +120,57 @@ def encode_documents(
             progress(int(consumed.sum()))
         active = active[pos[active] < flat.ends[active]]
     nb = window_bits // 8
+    return [
+        DocumentWindows(np.array(v, dtype=np.uint8).reshape(-1, nb), np.array(c, dtype=np.int32), float(b))
+        for v, c, b in zip(values, counts, ideal, strict=True)
+    ]
+
+
+def _encode_incremental(
+    docs: Sequence[np.ndarray], model: ByteModel, window_bits: int, progress: Progress | None
+) -> list[DocumentWindows]:
+    """encode_documents one symbol per step: every active document's next CDF from the session,
+    then the C window encoder places the symbol, or closes the window before it (the symbol then
+    opens the next window, seen from a fresh context)."""
+    flat = _Flat.of(docs)
+    n, nb = len(docs), window_bits // 8
+    pos = flat.starts.copy()
+    session = open_session(model, n)
+    encoder = coder.WindowEncoder(max(1, n), window_bits, model.precision, ALPHABET, EOS)
+    active = np.flatnonzero(pos < flat.ends).astype(np.int32)
+    if active.size:
+        encoder.start(active)
+    values: list[list[np.ndarray]] = [[] for _ in docs]
+    counts: list[list[int]] = [[] for _ in docs]
+    in_window = np.zeros(n, dtype=np.int64)
+    ideal = np.zeros(n)
+    status = np.empty(n, dtype=np.int32)
+    out = np.empty((n, nb), dtype=np.uint8)
+    while active.size:
+        table, rows = session.next_cdfs(active)
+        syms = flat.symbols[pos[active]]
+        st, vals = status[: active.size], out[: active.size]
+        encoder.step(active, table, np.ascontiguousarray(rows, dtype=np.int32), syms, st, vals)
+        coded = st != STEP_CLOSED
+        freq = table[rows[coded], syms[coded] + 1] - table[rows[coded], syms[coded]]
+        ideal[active[coded]] += model.precision - np.log2(freq)
+        pos[active[coded]] += 1
+        in_window[active[coded]] += 1
+        grows = st == STEP_CODED
+        session.append(active[grows], syms[grows])
+        closed = np.flatnonzero(~grows)
+        for i in closed:
+            d = active[i]
+            values[d].append(vals[i].copy())
+            counts[d].append(int(in_window[d]))
+        in_window[active[closed]] = 0
+        if progress is not None:
+            progress(int(coded.sum()))
+        reopen = active[st == STEP_CLOSED]
+        session.reset(reopen)
+        if reopen.size:
+            encoder.start(reopen)
+        active = active[st != STEP_LAST]
     return [
         DocumentWindows(np.array(v, dtype=np.uint8).reshape(-1, nb), np.array(c, dtype=np.int32), float(b))
         for v, c, b in zip(values, counts, ideal, strict=True)

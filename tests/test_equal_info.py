@@ -41,6 +41,31 @@ def test_windows_round_trip(docs, kind, bits, precision, context_size, seed):
         assert isinstance(got, np.ndarray) and np.array_equal(got, want)
 
 
+@given(
+    docs=st.lists(documents, min_size=1, max_size=6),
+    kind=st.sampled_from(TABLE_KINDS),
+    bits=st.sampled_from(WINDOW_BITS),
+    precision=st.sampled_from([9, 12, 14, 16]),
+    context_size=st.sampled_from([None, 0, 1, 3]),
+    seed=st.integers(0, 1000),
+)
+@settings(max_examples=80, deadline=None)
+def test_incremental_encoder_writes_the_span_encoders_windows(docs, kind, bits, precision, context_size, seed):
+    model = HashModel(model_table(kind, 97, precision, seed), precision, context_size)
+    syms = [symbols_of(d) for d in docs]
+    spans = equal_info.encode_documents(syms, model, bits, incremental=False)
+    steps = equal_info.encode_documents(syms, model, bits, incremental=True)
+    for a, b in zip(spans, steps, strict=True):
+        assert np.array_equal(a.values, b.values) and np.array_equal(a.symbols, b.symbols)
+        assert a.ideal_bits == pytest.approx(b.ideal_bits, rel=1e-12)
+
+
+def test_incremental_encoder_is_exact_rule_only():
+    model = HashModel(model_table("peaked", 97, 14, 0), 14, 1)
+    with pytest.raises(ValueError, match="exact rule only"):
+        equal_info.encode_documents([symbols_of(b"ab")], model, 16, greedy=True, incremental=True)
+
+
 def windows_by_reference(symbols: np.ndarray, model, bits: int, greedy: bool) -> list[tuple[int, int]]:
     out, pos, span = [], 0, 32
     while pos < symbols.size:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compressor import _coder
-from compressor.coder import RangeDecoder, RangeEncoder, WindowDecoder, quantize
+from compressor.coder import RangeDecoder, RangeEncoder, WindowDecoder, WindowEncoder, quantize
 from compressor.methods import ArithmeticCoding, DecodeError, EqualInfoAC
 from compressor.models import ALPHABET, EOS, Order2Model, UniformModel
 
@@ -108,6 +108,46 @@ def test_window_decoder_misuse():
         WindowDecoder(1, 16, 14, 1, -1)
     with pytest.raises(ValueError, match="batch"):
         WindowDecoder(0, 16, 14, ALPHABET, EOS)
+
+
+@given(symbol=st.integers(-3, 300), table=st.lists(st.integers(-5, 2**15), min_size=258, max_size=258))
+@settings(max_examples=200, deadline=None)
+def test_window_encoder_on_garbage_cdfs_and_symbols(symbol, table):
+    enc = WindowEncoder(1, 16, 14, ALPHABET, EOS)
+    enc.start(np.zeros(1, np.int32))
+    status, values = np.empty(1, np.int32), np.empty((1, 2), np.uint8)
+    try:
+        enc.step(
+            np.zeros(1, np.int32),
+            np.array([table], np.int32),
+            np.zeros(1, np.int32),
+            np.array([symbol], np.int32),
+            status,
+            values,
+        )
+    except ValueError as exc:
+        assert "CDF" in str(exc) or "out of range" in str(exc)
+    else:
+        assert 0 <= symbol < ALPHABET and status[0] in (0, 1, 2)
+
+
+def test_window_encoder_misuse():
+    enc = WindowEncoder(2, 16, 14, ALPHABET, EOS)
+    table = quantize(np.ones((1, ALPHABET), np.float32))
+    one, status, values = np.zeros(1, np.int32), np.empty(1, np.int32), np.empty((1, 2), np.uint8)
+    with pytest.raises(ValueError, match="never started"):
+        enc.step(one, table, one, one, status, values)
+    with pytest.raises(IndexError, match="slots"):
+        enc.start(np.array([2], np.int32))
+    enc.start(one)
+    with pytest.raises(IndexError, match="not a row"):
+        enc.step(one, table, np.array([3], np.int32), one, status, values)
+    with pytest.raises(ValueError, match="values"):
+        enc.step(one, table, one, one, status, np.empty((1, 3), np.uint8))
+    enc.step(one, table, one, np.array([EOS], np.int32), status, values)
+    assert status[0] == 2  # the terminal ends the window
+    with pytest.raises(ValueError, match="has ended"):
+        enc.step(one, table, one, one, status, values)
 
 
 def encode_windows_with(**overrides):

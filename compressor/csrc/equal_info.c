@@ -192,8 +192,7 @@ int64_t eq_encode_window(const eq_params *p, const int32_t *table, const int32_t
                          int64_t k, int greedy, eq_scratch *s, eq_claims *claims, u128 *value) {
     int n = p->n, P = p->precision;
     eq_interval iv;
-    interval_root(p, &iv);
-    claims->len = 0;
+    eq_encode_start(p, &iv, claims);
     for (int64_t j = 0; j < k; j++) {
         const int32_t *cdf = table + (size_t)rows[j] * (size_t)(n + 1);
         int32_t sym = symbols[j];
@@ -213,23 +212,37 @@ int64_t eq_encode_window(const eq_params *p, const int32_t *table, const int32_t
             interval_descend(&iv, d0, d1);
             continue;
         }
-        int scanned = 0;
-        u128 claim = 0;
-        int has_claim = analyse(p, &iv, claims, cdf, s, &scanned, &claim);
-        if (has_claim < 0) return has_claim;
-        if (scanned && s->avail[sym] == 0) {
-            if (!has_claim) return RC_ERR_STREAM; /* unreachable: a child without points forces a claim */
-            *value = claim;
-            return j;
-        }
-        if (sym == p->terminal) {
-            *value = first_available(p, &iv, claims, cdf, sym, has_claim, claim);
-            return j + 1;
-        }
-        int rc = descend_child(p, &iv, claims, cdf, sym, has_claim, claim);
-        if (rc != RC_OK) return rc;
+        int step = eq_encode_step(p, &iv, claims, cdf, sym, s, value);
+        if (step < 0) return step;
+        if (step == EQ_STEP_CLOSED) return j;
+        if (step == EQ_STEP_LAST) return j + 1;
     }
     return 0;
+}
+
+void eq_encode_start(const eq_params *p, eq_interval *iv, eq_claims *claims) {
+    interval_root(p, iv);
+    claims->len = 0;
+}
+
+int eq_encode_step(const eq_params *p, eq_interval *iv, eq_claims *claims, const int32_t *cdf, int32_t sym,
+                   eq_scratch *s, u128 *value) {
+    if (sym < 0 || sym >= p->n) return RC_ERR_INTERVAL;
+    int scanned = 0;
+    u128 claim = 0;
+    int has_claim = analyse(p, iv, claims, cdf, s, &scanned, &claim);
+    if (has_claim < 0) return has_claim;
+    if (scanned && s->avail[sym] == 0) {
+        if (!has_claim) return RC_ERR_STREAM; /* unreachable: a child without points forces a claim */
+        *value = claim;
+        return EQ_STEP_CLOSED;
+    }
+    if (sym == p->terminal) {
+        *value = first_available(p, iv, claims, cdf, sym, has_claim, claim);
+        return EQ_STEP_LAST;
+    }
+    int rc = descend_child(p, iv, claims, cdf, sym, has_claim, claim);
+    return rc != RC_OK ? rc : EQ_STEP_CODED;
 }
 
 void eq_decoder_start(const eq_params *p, eq_window_decoder *d, u128 value) {

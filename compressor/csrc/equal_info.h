@@ -70,6 +70,16 @@ void eq_claims_free(eq_claims *c);
 int64_t eq_encode_window(const eq_params *p, const int32_t *table, const int32_t *rows, const int32_t *symbols,
                          int64_t k, int greedy, eq_scratch *s, eq_claims *claims, u128 *value);
 
+/* The same rule one symbol at a time (exact rule only), for encoders that learn each CDF only
+ * after the previous symbol is placed.  A window's state is an interval and its claims. */
+enum { EQ_STEP_CODED = 0, EQ_STEP_CLOSED = 1, EQ_STEP_LAST = 2 };
+void eq_encode_start(const eq_params *p, eq_interval *iv, eq_claims *claims);
+/* Codes sym with `cdf` (its distribution given the window so far): EQ_STEP_CODED (the window goes
+ * on), EQ_STEP_CLOSED (the window ended before sym, which starts the next one; *value set),
+ * EQ_STEP_LAST (sym was the terminal and ended the window; *value set), or an RC_ERR_* code. */
+int eq_encode_step(const eq_params *p, eq_interval *iv, eq_claims *claims, const int32_t *cdf, int32_t sym,
+                   eq_scratch *s, u128 *value);
+
 void eq_decoder_start(const eq_params *p, eq_window_decoder *d, u128 value);
 /* One step: *symbol gets the next symbol of the window, or -1 when the window has ended. */
 int eq_decoder_step(const eq_params *p, eq_window_decoder *d, const int32_t *cdf, eq_scratch *s,

@@ -577,7 +577,7 @@ static int WindowDecoder_init(WindowDecoderObject *self, PyObject *args, PyObjec
     if (!PyArg_ParseTupleAndKeywords(args, kw, "niii|i", kwlist, &batch, &bits, &precision, &n, &terminal))
         return -1;
     if (self->windows) {
-        PyErr_SetString(PyExc_RuntimeError, "WindowDecoder already initialised");
+        PyErr_Format(PyExc_RuntimeError, "%s already initialised", Py_TYPE(self)->tp_name);
         return -1;
     }
     if (batch < 1 || batch > (1 << 24)) {
@@ -713,6 +713,118 @@ static PyTypeObject WindowDecoderType = {
     .tp_methods = WindowDecoder_methods,
 };
 
+/* WindowEncoder: the exact window rule one symbol per step, for models whose next CDF depends on
+ * where the previous symbol went (the encoder then needs no candidate symbols ahead).  It shares
+ * the decoder's object layout: per slot, an interval, its claims and whether a window is open. */
+
+static PyObject *WindowEncoder_start(WindowDecoderObject *self, PyObject *args) {
+    PyObject *ro;
+    if (!PyArg_ParseTuple(args, "O", &ro)) return NULL;
+    if (!self->windows) return PyErr_Format(PyExc_RuntimeError, "WindowEncoder not initialised");
+    buf_t r;
+    if (buf_get(ro, &r, "slots", 'i', 1, 0)) return NULL;
+    PyObject *res = NULL;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "WindowEncoder is in use by another thread");
+    } else if (slots_check(self, &r) == 0) {
+        const int32_t *slots = r.view.buf;
+        for (Py_ssize_t i = 0; i < dim(&r, 0); i++) {
+            eq_window_decoder *w = &self->windows[slots[i]];
+            eq_encode_start(&self->p, &w->iv, &w->claims);
+            w->active = 1;
+        }
+        res = Py_None;
+        Py_INCREF(res);
+    }
+    buf_release(&r);
+    return res;
+}
+
+static PyObject *WindowEncoder_step(WindowDecoderObject *self, PyObject *args) {
+    PyObject *obj[6];
+    if (!PyArg_ParseTuple(args, "OOOOOO", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5])) return NULL;
+    if (!self->windows) return PyErr_Format(PyExc_RuntimeError, "WindowEncoder not initialised");
+    static const char *names[6] = {"slots", "table", "rows", "symbols", "status", "values"};
+    static const char kinds[6] = {'i', 'i', 'i', 'i', 'i', 'B'};
+    static const int ndims[6] = {1, 2, 1, 1, 1, 2};
+    buf_t b[6];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 6; got++)
+        if (buf_get(obj[got], &b[got], names[got], kinds[got], ndims[got], got >= 4)) goto done;
+    Py_ssize_t S = dim(&b[0], 0), width = self->p.n + 1;
+    int nb = self->p.bits / 8;
+    if (dim(&b[1], 1) != width || dim(&b[2], 0) != S || dim(&b[3], 0) != S || dim(&b[4], 0) != S ||
+        dim(&b[5], 0) != S || dim(&b[5], 1) != nb) {
+        PyErr_Format(PyExc_ValueError,
+                     "table must have %zd columns; rows, symbols and status one entry per slot; values (slots, %d)",
+                     width, nb);
+        goto done;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "WindowEncoder is in use by another thread");
+        goto done;
+    }
+    if (slots_check(self, &b[0]) || rows_in_table(&b[2], dim(&b[1], 0), "rows")) goto done;
+    const int32_t *slots = b[0].view.buf, *table = b[1].view.buf, *rows = b[2].view.buf, *syms = b[3].view.buf;
+    int32_t *status = b[4].view.buf;
+    uint8_t *values = b[5].view.buf;
+    for (Py_ssize_t j = 0; j < S; j++) {
+        if (!self->windows[slots[j]].active) {
+            PyErr_Format(PyExc_ValueError, "slots[%zd] = %d: window has ended or was never started", j, slots[j]);
+            goto done;
+        }
+    }
+    int rc = RC_OK;
+    Py_ssize_t i = 0;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (; i < S; i++) {
+        eq_window_decoder *w = &self->windows[slots[i]];
+        u128 value = 0;
+        rc = eq_encode_step(&self->p, &w->iv, &w->claims, table + (Py_ssize_t)rows[i] * width, syms[i],
+                            &self->scratch, &value);
+        if (rc < 0) break;
+        status[i] = rc;
+        if (rc != EQ_STEP_CODED) {
+            w->active = 0;
+            value_to_bytes(value, values + i * nb, nb);
+        }
+        rc = RC_OK;
+    }
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    if (rc != RC_OK) {
+        raise_rc(rc, "slot", i);
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    while (got > 0) buf_release(&b[--got]);
+    return result;
+}
+
+static PyMethodDef WindowEncoder_methods[] = {
+    {"start", (PyCFunction)WindowEncoder_start, METH_VARARGS, "start(slots): open a fresh window in each slot."},
+    {"step", (PyCFunction)WindowEncoder_step, METH_VARARGS,
+     "step(slots, table, rows, symbols, status, values): code symbols[i] in its slot's window with the CDF "
+     "table[rows[i]]; status[i] = 0 coded, 1 the window ended before it (values[i] = the window's bits; the symbol "
+     "starts the next window), 2 it was the terminal and ended the window (values[i] set)."},
+    {NULL}};
+
+static PyTypeObject WindowEncoderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "compressor._coder.WindowEncoder",
+    .tp_basicsize = sizeof(WindowDecoderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "WindowEncoder(batch, bits, precision, n, terminal=-1): encodes Equal-Info windows in lockstep, one "
+              "symbol per step (exact rule).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)WindowDecoder_init,
+    .tp_dealloc = (destructor)WindowDecoder_dealloc,
+    .tp_methods = WindowEncoder_methods,
+};
+
 /* ------------------------------------------------------------------------------------ */
 
 static PyMethodDef module_methods[] = {
@@ -728,16 +840,19 @@ static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_coder",
                                        "Exact arithmetic coding and Equal-Info windows in C.", -1, module_methods};
 
 PyMODINIT_FUNC PyInit__coder(void) {
-    if (PyType_Ready(&EncoderType) < 0 || PyType_Ready(&DecoderType) < 0 || PyType_Ready(&WindowDecoderType) < 0)
+    if (PyType_Ready(&EncoderType) < 0 || PyType_Ready(&DecoderType) < 0 || PyType_Ready(&WindowDecoderType) < 0 ||
+        PyType_Ready(&WindowEncoderType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (!m) return NULL;
     Py_INCREF(&EncoderType);
     Py_INCREF(&DecoderType);
     Py_INCREF(&WindowDecoderType);
+    Py_INCREF(&WindowEncoderType);
     if (PyModule_AddObject(m, "RangeEncoder", (PyObject *)&EncoderType) < 0 ||
         PyModule_AddObject(m, "RangeDecoder", (PyObject *)&DecoderType) < 0 ||
         PyModule_AddObject(m, "WindowDecoder", (PyObject *)&WindowDecoderType) < 0 ||
+        PyModule_AddObject(m, "WindowEncoder", (PyObject *)&WindowEncoderType) < 0 ||
         PyModule_AddIntConstant(m, "MAX_WINDOW_BITS", EQ_MAX_BITS) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -88,6 +88,7 @@ class M1Session:
         self.cache = model.integer.new_cache(n)
         self.pending = np.full(n, BOS, dtype=np.int64)  # next token to feed; -1: fed already
         self.last = np.zeros((n, 258), dtype=np.int32)  # CDF after each row's latest token
+        self.positions = self.attended = 0  # work done (positions fed, key positions attended), for benchmarks
 
     def append(self, docs: np.ndarray, symbols: np.ndarray) -> None:
         self.pending[docs] = symbols
@@ -100,6 +101,8 @@ class M1Session:
         feed = docs[self.pending[docs] >= 0]
         self.reset(feed[self.cache.length[feed] >= self.segment])  # as predict: a fresh segment
         rows = max(1, self.max_tokens // max(1, int(self.cache.length[feed].max(initial=0)) + 1))
+        self.positions += feed.size
+        self.attended += int(self.cache.length[feed].sum()) + feed.size
         for i in range(0, feed.size, rows):
             part = feed[i : i + rows]
             self.last[part] = self.integer.extend(self.cache, part, self.pending[part]).numpy()

@@ -1,9 +1,11 @@
 """Equal-Info Windows over whole documents: many documents in lockstep.
 
-Each step asks the model for the next window of every active document at once (one batched
-`predict` over window-local contexts), then the C coder decides where each window ends.
+Encoding, for a model with a session (M1's KV cache), feeds one symbol per document per step and
+the C WindowEncoder places it or closes the window before it; for other models, each step asks
+for candidate spans of every active document at once (one batched `predict` over window-local
+contexts) and the C coder decides where each window ends.  Both write the same windows.
 Decoding runs one symbol per step for every active window, since the model needs the decoded
-prefix (through a decode session: M1 keeps a KV cache).  Windows are b bits each; a document's symbols end with EOS.
+prefix.  Windows are b bits each; a document's symbols end with EOS.
 """
 
 from __future__ import annotations

@@ -19,16 +19,18 @@ documents = st.one_of(
     st.builds(lambda n, b: bytes([b]) * n, st.integers(0, 3000), st.sampled_from([0, 101, 255])),
     st.text(max_size=200).map(lambda t: t.encode("utf-8")),
 )
+# Documents and a model (table kind, precision, context size, seed) to code them with, at every b.
+CODING_CASES = {
+    "docs": st.lists(documents, min_size=1, max_size=6),
+    "kind": st.sampled_from(TABLE_KINDS),
+    "bits": st.sampled_from(WINDOW_BITS),
+    "precision": st.sampled_from([9, 12, 14, 16]),
+    "context_size": st.sampled_from([None, 0, 1, 3]),
+    "seed": st.integers(0, 1000),
+}
 
 
-@given(
-    docs=st.lists(documents, min_size=1, max_size=6),
-    kind=st.sampled_from(TABLE_KINDS),
-    bits=st.sampled_from(WINDOW_BITS),
-    precision=st.sampled_from([9, 12, 14, 16]),
-    context_size=st.sampled_from([None, 0, 1, 3]),
-    seed=st.integers(0, 1000),
-)
+@given(**CODING_CASES)
 @settings(max_examples=120, deadline=None)
 def test_windows_round_trip(docs, kind, bits, precision, context_size, seed):
     model = HashModel(model_table(kind, 97, precision, seed), precision, context_size)
@@ -41,14 +43,7 @@ def test_windows_round_trip(docs, kind, bits, precision, context_size, seed):
         assert isinstance(got, np.ndarray) and np.array_equal(got, want)
 
 
-@given(
-    docs=st.lists(documents, min_size=1, max_size=6),
-    kind=st.sampled_from(TABLE_KINDS),
-    bits=st.sampled_from(WINDOW_BITS),
-    precision=st.sampled_from([9, 12, 14, 16]),
-    context_size=st.sampled_from([None, 0, 1, 3]),
-    seed=st.integers(0, 1000),
-)
+@given(**CODING_CASES)
 @settings(max_examples=80, deadline=None)
 def test_incremental_encoder_writes_the_span_encoders_windows(docs, kind, bits, precision, context_size, seed):
     model = HashModel(model_table(kind, 97, precision, seed), precision, context_size)

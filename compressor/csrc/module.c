@@ -614,6 +614,32 @@ static int slots_check(WindowDecoderObject *self, const buf_t *r) {
     return 0;
 }
 
+/* What WindowDecoder.step and WindowEncoder.step check before a batch: the object is not busy,
+ * the slots and rows are in range, and every slot's window is open.  On success it marks the
+ * object busy; step_finish clears that and turns the loop's status into the result. */
+static int step_check(WindowDecoderObject *self, const buf_t *slots_b, const buf_t *table_b, const buf_t *rows_b) {
+    if (self->busy) {
+        PyErr_Format(PyExc_RuntimeError, "%s is in use by another thread", Py_TYPE(self)->tp_name);
+        return -1;
+    }
+    if (slots_check(self, slots_b) || rows_in_table(rows_b, dim(table_b, 0), "rows")) return -1;
+    const int32_t *slots = slots_b->view.buf;
+    for (Py_ssize_t j = 0; j < dim(slots_b, 0); j++) {
+        if (!self->windows[slots[j]].active) {
+            PyErr_Format(PyExc_ValueError, "slots[%zd] = %d: window has ended or was never started", j, slots[j]);
+            return -1;
+        }
+    }
+    self->busy = 1;
+    return 0;
+}
+
+static PyObject *step_finish(WindowDecoderObject *self, int rc, Py_ssize_t i) {
+    self->busy = 0;
+    if (rc != RC_OK) return raise_rc(rc, "slot", i);
+    Py_RETURN_NONE;
+}
+
 static PyObject *WindowDecoder_start(WindowDecoderObject *self, PyObject *args) {
     PyObject *ro, *vo;
     if (!PyArg_ParseTuple(args, "OO", &ro, &vo)) return NULL;
@@ -659,22 +685,11 @@ static PyObject *WindowDecoder_step(WindowDecoderObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "table must have %zd columns; rows and out one entry per slot", width);
         goto done;
     }
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "WindowDecoder is in use by another thread");
-        goto done;
-    }
-    if (slots_check(self, &b[0]) || rows_in_table(&b[2], dim(&b[1], 0), "rows")) goto done;
+    if (step_check(self, &b[0], &b[1], &b[2])) goto done;
     const int32_t *slots = b[0].view.buf, *table = b[1].view.buf, *rows = b[2].view.buf;
     int32_t *out = b[3].view.buf;
-    for (Py_ssize_t j = 0; j < S; j++) {
-        if (!self->windows[slots[j]].active) {
-            PyErr_Format(PyExc_ValueError, "slots[%zd] = %d: window has ended or was never started", j, slots[j]);
-            goto done;
-        }
-    }
     int rc = RC_OK;
     Py_ssize_t i = 0;
-    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     for (; i < S; i++) {
         rc = eq_decoder_step(&self->p, &self->windows[slots[i]], table + (Py_ssize_t)rows[i] * width,
@@ -682,13 +697,7 @@ static PyObject *WindowDecoder_step(WindowDecoderObject *self, PyObject *args) {
         if (rc != RC_OK) break;
     }
     Py_END_ALLOW_THREADS
-    self->busy = 0;
-    if (rc != RC_OK) {
-        raise_rc(rc, "slot", i);
-        goto done;
-    }
-    result = Py_None;
-    Py_INCREF(result);
+    result = step_finish(self, rc, i);
 done:
     while (got > 0) buf_release(&b[--got]);
     return result;
@@ -761,23 +770,12 @@ static PyObject *WindowEncoder_step(WindowDecoderObject *self, PyObject *args) {
                      width, nb);
         goto done;
     }
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "WindowEncoder is in use by another thread");
-        goto done;
-    }
-    if (slots_check(self, &b[0]) || rows_in_table(&b[2], dim(&b[1], 0), "rows")) goto done;
+    if (step_check(self, &b[0], &b[1], &b[2])) goto done;
     const int32_t *slots = b[0].view.buf, *table = b[1].view.buf, *rows = b[2].view.buf, *syms = b[3].view.buf;
     int32_t *status = b[4].view.buf;
     uint8_t *values = b[5].view.buf;
-    for (Py_ssize_t j = 0; j < S; j++) {
-        if (!self->windows[slots[j]].active) {
-            PyErr_Format(PyExc_ValueError, "slots[%zd] = %d: window has ended or was never started", j, slots[j]);
-            goto done;
-        }
-    }
     int rc = RC_OK;
     Py_ssize_t i = 0;
-    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     for (; i < S; i++) {
         eq_window_decoder *w = &self->windows[slots[i]];
@@ -793,13 +791,7 @@ static PyObject *WindowEncoder_step(WindowDecoderObject *self, PyObject *args) {
         rc = RC_OK;
     }
     Py_END_ALLOW_THREADS
-    self->busy = 0;
-    if (rc != RC_OK) {
-        raise_rc(rc, "slot", i);
-        goto done;
-    }
-    result = Py_None;
-    Py_INCREF(result);
+    result = step_finish(self, rc, i);
 done:
     while (got > 0) buf_release(&b[--got]);
     return result;

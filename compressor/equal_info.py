@@ -122,6 +122,12 @@ def encode_documents(
             progress(int(consumed.sum()))
         active = active[pos[active] < flat.ends[active]]
     nb = window_bits // 8
+    return _document_windows(values, counts, ideal, nb)
+
+
+def _document_windows(
+    values: list[list[np.ndarray]], counts: list[list[int]], ideal: np.ndarray, nb: int
+) -> list[DocumentWindows]:
     return [
         DocumentWindows(np.array(v, dtype=np.uint8).reshape(-1, nb), np.array(c, dtype=np.int32), float(b))
         for v, c, b in zip(values, counts, ideal, strict=True)
@@ -173,10 +179,7 @@ def _encode_incremental(
         if reopen.size:
             encoder.start(reopen)
         active = active[st != STEP_LAST]
-    return [
-        DocumentWindows(np.array(v, dtype=np.uint8).reshape(-1, nb), np.array(c, dtype=np.int32), float(b))
-        for v, c, b in zip(values, counts, ideal, strict=True)
-    ]
+    return _document_windows(values, counts, ideal, nb)
 
 
 def decode_documents(

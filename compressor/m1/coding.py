@@ -79,9 +79,10 @@ class M1ByteModel:
 
 
 class M1Session:
-    """Decoding with a KV cache: each step feeds one new token per document, a position's forward
-    instead of the whole context's, and yields the same CDFs as `predict` (the integer path's
-    arithmetic on a position does not depend on how many positions are computed with it)."""
+    """M1 one symbol at a time, with a KV cache (decoding, and Equal-Info encoding): each step
+    feeds one new token per document, a position's forward instead of the whole context's, and
+    yields the same CDFs as `predict` (the integer path's arithmetic on a position does not
+    depend on how many positions are computed with it)."""
 
     def __init__(self, model: M1ByteModel, n: int):
         self.integer, self.segment, self.max_tokens = model.integer, model.segment, model.max_tokens

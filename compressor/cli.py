@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 
 import click
 
-from compressor.cli_common import CORPUS
+from compressor.cli_common import CORPUS, progress
 from compressor.cli_common import documents as _documents
 from compressor.coder import DEFAULT_PRECISION
 from compressor.equal_info import WINDOW_BITS
 from compressor.models import MODELS
 from compressor.tokens import TOKEN_BITS
-
-
-def _progress(label: str, total: int):
-    """A progress bar on a terminal; silence in logs and pipes."""
-    if not sys.stderr.isatty():
-        return nullcontext(None)
-    return click.progressbar(length=total, label=f"{label:<7}", file=sys.stderr, show_pos=False, width=30)
 
 
 def option_spec(method: str, model: str, fit: str | None, window_bits: int, token_bits: int, precision: int) -> str:
@@ -44,7 +36,7 @@ def check_round_trip(spec: str, docs: list[bytes]) -> dict:
     from compressor.tokenizers import TokenizerEncodeError, parse_spec
 
     try:
-        return run_check(parse_spec(spec), docs, progress=_progress)
+        return run_check(parse_spec(spec), docs, progress=progress)
     except (SpecError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from None
     except TokenizerEncodeError as exc:

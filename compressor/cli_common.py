@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -18,6 +20,13 @@ def documents(path: str, limit: int | None, what: str) -> list[bytes]:
     if not docs:
         raise click.ClickException(f"{what} {path} holds no documents")
     return docs
+
+
+def progress(label: str, total: int):
+    """A progress bar on a terminal; silence in logs and pipes."""
+    if not sys.stderr.isatty():
+        return nullcontext(None)
+    return click.progressbar(length=total, label=f"{label:<7}", file=sys.stderr, show_pos=False, width=30)
 
 
 class CorpusPath(click.ParamType):

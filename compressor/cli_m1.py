@@ -47,6 +47,13 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
     "--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True, help="Peak AdamW rate."
 )
 @click.option(
+    "--dropout",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Dropout while training (residual writes, embeddings); coding never uses it.",
+)
+@click.option(
     "--long-per-short",
     type=click.IntRange(min=1),
     default=1,
@@ -72,7 +79,7 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), help="Read at most N documents per input file.")
 def train_m1(
-    inputs, out, holdout, steps, minutes, lr, long_per_short, eval_every, eval_docs, size, resume, seed, limit
+    inputs, out, holdout, steps, minutes, lr, dropout, long_per_short, eval_every, eval_docs, size, resume, seed, limit
 ):
     """Train M1, the byte-level model that drives the arithmetic coder."""
     from compressor.m1.model import M1Config
@@ -81,7 +88,13 @@ def train_m1(
     train_docs, held = _split(inputs, holdout, limit)
     cfg = M1Config() if size == "paper" else M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)
     tc = TrainConfig(
-        steps=steps, minutes=minutes, lr=lr, long_per_short=long_per_short, eval_every=eval_every, seed=seed
+        steps=steps,
+        minutes=minutes,
+        lr=lr,
+        dropout=dropout,
+        long_per_short=long_per_short,
+        eval_every=eval_every,
+        seed=seed,
     )
     click.echo(f"training on {len(train_docs)} documents ({sum(map(len, train_docs)):,} bytes); {len(held)} held out")
     with _step_bar(steps) as bar:

@@ -18,8 +18,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from compressor.cli_common import CORPUS, documents
+from compressor.cli_common import CORPUS, documents, progress
 from compressor.spec import SpecError
+from compressor.tokenizer_check import in_chunks
 from compressor.tokenizers import Tokenizer, TokenizerEncodeError, parse_spec
 
 SPEC_HELP = (
@@ -108,7 +109,7 @@ def encode(spec, input_path, output_path, limit):
     tok = _tokenizer(spec)
     docs = documents(input_path, limit, "input")
     try:
-        ids = tok.encode_batch(docs)
+        ids = in_chunks(tok.encode_batch, docs, [len(d) for d in docs], "encode", progress)
     except TokenizerEncodeError as exc:
         raise click.ClickException(str(exc)) from None
     write_ids(output_path, ids)
@@ -151,7 +152,8 @@ def decode(spec, input_path, output_path):
     its number is reported, and the command exits 1.
     """
     tok = _tokenizer(spec)
-    results = tok.try_decode_batch(read_ids(input_path))
+    ids = read_ids(input_path)
+    results = in_chunks(tok.try_decode_batch, ids, [a.size for a in ids], "decode", progress)
     with output_path.open("w", encoding="utf-8") as fh:
         for r in results:
             fh.write(_decoded_line(r) + "\n")

@@ -9,29 +9,40 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from compressor.tokenizers import Tokenizer, TokenizerDecodeError
 
 ProgressFactory = Callable[[str, int], AbstractContextManager]
+CHUNK = 256  # documents per batch call: one lockstep coder's batch, and a bound on decoders' caches
 
 
-def run_check(tok: Tokenizer, docs: Sequence[bytes], progress: ProgressFactory | None = None, chunk: int = 256) -> dict:
-    """Encodes `docs`, decodes the ids and compares byte for byte, `chunk` documents at a time
-    (the batch each lockstep coder sees) so that a progress bar can follow long inputs."""
-    encoded, decoded = [], []
-    total = sum(len(d) for d in docs)
+def in_chunks(
+    fn: Callable[[Sequence], list],
+    items: Sequence,
+    sizes: Sequence[int],
+    label: str,
+    progress: ProgressFactory | None = None,
+    chunk: int = CHUNK,
+) -> list[Any]:
+    """fn over `items`, `chunk` at a time, concatenated; a progress bar (if any) advances by
+    each chunk's `sizes` (bytes or tokens), so long inputs show progress and memory stays bounded."""
+    out: list[Any] = []
+    with progress(label, sum(sizes)) if progress else nullcontext() as bar:
+        for i in range(0, len(items), chunk):
+            out += fn(items[i : i + chunk])
+            if bar is not None:
+                bar.update(sum(sizes[i : i + chunk]))
+    return out
+
+
+def run_check(tok: Tokenizer, docs: Sequence[bytes], progress: ProgressFactory | None = None) -> dict:
+    """Encodes `docs`, decodes the ids and compares byte for byte, in chunks of documents."""
+    sizes = [len(d) for d in docs]
     t0 = time.perf_counter()
-    with progress("encode", total) if progress else nullcontext() as bar:
-        for i in range(0, len(docs), chunk):
-            encoded += tok.encode_detailed(docs[i : i + chunk])
-            if bar is not None:
-                bar.update(sum(len(d) for d in docs[i : i + chunk]))
+    encoded = in_chunks(tok.encode_detailed, docs, sizes, "encode", progress)
     t1 = time.perf_counter()
-    with progress("decode", total) if progress else nullcontext() as bar:
-        for i in range(0, len(docs), chunk):
-            decoded += tok.try_decode_batch([e.ids for e in encoded[i : i + chunk]])
-            if bar is not None:
-                bar.update(sum(len(d) for d in docs[i : i + chunk]))
+    decoded = in_chunks(tok.try_decode_batch, [e.ids for e in encoded], sizes, "decode", progress)
     t2 = time.perf_counter()
     mismatches = [i for i, (d, r) in enumerate(zip(docs, decoded, strict=True)) if r != d]
     raw = sum(len(d) for d in docs)

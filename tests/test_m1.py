@@ -16,7 +16,7 @@ from compressor.m1.checkpoint import load_model
 from compressor.m1.coding import INTEGER_FILE, M1ByteModel
 from compressor.m1.evaluate import bits_per_byte
 from compressor.m1.integer import IntegerM1
-from compressor.m1.model import BOS, M1Config
+from compressor.m1.model import BOS, M1, M1Config
 from compressor.m1.train import TrainConfig, train
 from compressor.methods import EqualInfoAC
 from compressor.models import symbols_of
@@ -42,13 +42,24 @@ def tiny(tmp_path_factory, docs):
 
 def test_resume_is_exact(tmp_path, docs):
     straight, split = tmp_path / "a", tmp_path / "b"
-    cfg = TrainConfig(steps=6, eval_every=3, **FAST)
+    cfg = TrainConfig(steps=6, eval_every=3, dropout=0.2, **FAST)
     train(docs[:20], docs[100:102], straight, TINY, cfg, log=lambda s: None)
-    train(docs[:20], docs[100:102], split, TINY, TrainConfig(steps=3, eval_every=3, **FAST), log=lambda s: None)
+    first = TrainConfig(steps=3, eval_every=3, dropout=0.2, **FAST)
+    train(docs[:20], docs[100:102], split, TINY, first, log=lambda s: None)
+    torch.manual_seed(123)  # resuming must not depend on the RNG it starts with
     state = train(docs[:20], docs[100:102], split, TINY, cfg, resume=True, log=lambda s: None)
     assert state["step"] == 6
     a, b = load_model(straight).state_dict(), load_model(split).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_dropout_acts_in_training_only(docs):
+    model = M1(TINY, dropout=0.5)
+    plain = M1(TINY)
+    plain.load_state_dict(model.state_dict())
+    toks = torch.tensor([[BOS, *docs[0][:40]]])
+    assert torch.equal(model.eval()(toks), plain.eval()(toks))
+    assert not torch.allclose(model.train()(toks), plain.train()(toks))
 
 
 @pytest.mark.parametrize("long_per_short", [1, 3])
@@ -136,14 +147,29 @@ def test_cli_train_eval_calibrate(tmp_path, c4_sample):
     out = tmp_path / "m1"
     base = ["--input", str(c4_sample), "--out", str(out), "--size", "tiny", "--limit", "30", "--holdout", "5"]
     proc = subprocess.run(
-        [*run, "train-m1", *base, "--steps", "4", "--eval-every", "2", "--eval-docs", "2", "--lr", "0.003"],
+        [
+            *run,
+            "train-m1",
+            *base,
+            "--steps",
+            "4",
+            "--eval-every",
+            "2",
+            "--eval-docs",
+            "2",
+            "--lr",
+            "0.003",
+            "--dropout",
+            "0.1",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 4
-    assert json.loads((out / "train_state.json").read_text())["train_config"]["lr"] == 0.003
+    train_config = json.loads((out / "train_state.json").read_text())["train_config"]
+    assert train_config["lr"] == 0.003 and train_config["dropout"] == 0.1
     assert (out / "integer.safetensors").is_file()
     proc = subprocess.run(
         [*run, "train-m1", *base, "--steps", "6", "--eval-every", "2", "--eval-docs", "2"],

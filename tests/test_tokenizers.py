@@ -351,6 +351,26 @@ def test_cli_encode_decode(tmp_path, fit_file, suffix):
     assert [json.loads(line)["text"].encode() for line in out.open()] == list(read_documents(fit_file, 12))
 
 
+def test_in_chunks_calls_in_order_and_reports_progress(tokenizers, c4_docs):
+    from contextlib import contextmanager
+
+    from compressor.tokenizer_check import in_chunks
+
+    bars = []
+
+    @contextmanager
+    def progress(label, total):
+        bars.append([label, total, 0])
+        yield type("Bar", (), {"update": lambda self, n: bars[-1].__setitem__(2, bars[-1][2] + n)})()
+
+    tok = tokenizers["equal_info_ac:b=16,v=65536,model=order2,fit={fit}"]
+    docs = c4_docs[:10]
+    calls = []
+    chunked = in_chunks(lambda d: calls.append(len(d)) or tok.encode_batch(d), docs, [1] * 10, "encode", progress, 3)
+    assert calls == [3, 3, 3, 1] and bars == [["encode", 10, 10]]
+    assert all(np.array_equal(a, b) for a, b in zip(chunked, tok.encode_batch(docs), strict=True))
+
+
 def test_cli_decode_reports_bad_documents_and_keeps_the_rest(tmp_path):
     src = tmp_path / "docs.txt"
     src.write_bytes("one document, \xff-free, with é\n".encode())

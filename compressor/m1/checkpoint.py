@@ -1,7 +1,8 @@
 """M1 checkpoints: safetensors weights plus JSON, so loading never unpickles anything.
 
 A checkpoint directory holds `model.safetensors` and `config.json` (all inference needs) and,
-for resuming, `optimizer.safetensors` and `train_state.json` (step, sampler state, history).
+for resuming, `optimizer.safetensors` (AdamW moments, torch's RNG for dropout) and
+`train_state.json` (step, sampler state, history).
 Files are written under temporary names and renamed, so a killed run leaves the previous
 checkpoint intact.
 """
@@ -19,6 +20,7 @@ from compressor.m1.model import M1, M1Config
 
 MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 OPTIM_FILE, STATE_FILE = "optimizer.safetensors", "train_state.json"
+RNG_TENSOR = "torch_rng"
 
 
 def _atomic(path: Path, write) -> None:
@@ -38,6 +40,7 @@ def save(out: Path, model: M1, optimizer: torch.optim.Optimizer | None = None, s
             meta.append({"param": param_id, "step": float(st["step"])})
             tensors[f"{i}.exp_avg"] = st["exp_avg"].contiguous()
             tensors[f"{i}.exp_avg_sq"] = st["exp_avg_sq"].contiguous()
+        tensors[RNG_TENSOR] = torch.get_rng_state()  # dropout's masks continue as if never stopped
         _atomic(out / OPTIM_FILE, lambda p: save_file(tensors, str(p)))
         state = {**(state or {}), "optimizer": meta}
     if state is not None:
@@ -56,7 +59,7 @@ def load_model(path: str | Path) -> M1:
 
 
 def load_training(path: Path, model: M1, optimizer: torch.optim.Optimizer) -> dict:
-    """Restores model and optimizer in place; returns the saved training state."""
+    """Restores model, optimizer and torch's RNG in place; returns the saved training state."""
     model.load_state_dict(load_file(str(path / MODEL_FILE)))
     state = json.loads((path / STATE_FILE).read_text())
     tensors = load_file(str(path / OPTIM_FILE))
@@ -70,4 +73,6 @@ def load_training(path: Path, model: M1, optimizer: torch.optim.Optimizer) -> di
         for i, m in enumerate(state["optimizer"])
     }
     optimizer.load_state_dict(opt)
+    if RNG_TENSOR in tensors:
+        torch.set_rng_state(tensors[RNG_TENSOR])
     return state

@@ -52,9 +52,10 @@ def alibi_bias(n_head: int, length: int) -> torch.Tensor:
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: M1Config):
+    def __init__(self, cfg: M1Config, dropout: float):
         super().__init__()
         self.n_head = cfg.n_head
+        self.dropout = dropout
         self.ln1 = nn.LayerNorm(cfg.d_model)
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
@@ -67,16 +68,21 @@ class Block(nn.Module):
         q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
         q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        x = x + self.proj(att.transpose(1, 2).reshape(b, t, d))
-        return x + self.out(F.relu(self.fc(self.ln2(x))))
+        x = x + F.dropout(self.proj(att.transpose(1, 2).reshape(b, t, d)), self.dropout, self.training)
+        return x + F.dropout(self.out(F.relu(self.fc(self.ln2(x)))), self.dropout, self.training)
 
 
 class M1(nn.Module):
-    def __init__(self, cfg: M1Config):
+    """`dropout` (on residual writes and embeddings) acts in training mode only: the C4 text
+    available for training is small enough that M1 otherwise memorises it.  Attention weights
+    get none, since that would cost the fused CPU attention kernel."""
+
+    def __init__(self, cfg: M1Config, dropout: float = 0.0):
         super().__init__()
         self.cfg = cfg
+        self.dropout = dropout
         self.embed = nn.Embedding(INPUT_VOCAB, cfg.d_model)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg, dropout) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, OUTPUT_VOCAB)
         self.apply(self._init)
@@ -94,7 +100,7 @@ class M1(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [B, T] (BOS first) -> logits [B, T, 257]: position j predicts the symbol after tokens[:, :j+1]."""
-        x = self.embed(tokens)
+        x = F.dropout(self.embed(tokens), self.dropout, self.training)
         bias = alibi_bias(self.cfg.n_head, tokens.shape[1]).to(x.dtype)
         if tokens.shape[1] >= 128:  # a 4-D mask takes the fused CPU attention kernel: faster on long rows only
             bias = bias[None]

@@ -25,6 +25,7 @@ class TrainConfig:
     lr: float = 2e-3
     warmup: int = 100
     weight_decay: float = 0.1
+    dropout: float = 0.0
     batch_tokens: int = 8192
     long_len: int = 256  # long segments (plain AC's long histories)
     short_len: int = 48  # short segments, 1..short_len symbols (window-sized contexts)
@@ -68,7 +69,7 @@ def train(
 ) -> dict:
     """Trains (or resumes) M1 into `out`; returns the final training state."""
     torch.manual_seed(tc.seed)
-    model = M1(cfg)
+    model = M1(cfg, tc.dropout)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(

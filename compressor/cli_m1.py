@@ -75,7 +75,12 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
     show_default=True,
     help="paper: 3 layers, d 256, 4 heads, MLP 1024; tiny: for tests.",
 )
-@click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from --out if it holds a run.")
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Continue the run in --out, if any (same model and settings; --steps, --minutes, --eval-every may change).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), help="Read at most N documents per input file.")
 def train_m1(
@@ -83,7 +88,7 @@ def train_m1(
 ):
     """Train M1, the byte-level model that drives the arithmetic coder."""
     from compressor.m1.model import M1Config
-    from compressor.m1.train import TrainConfig, train
+    from compressor.m1.train import ResumeError, TrainConfig, train
 
     train_docs, held = _split(inputs, holdout, limit)
     cfg = M1Config() if size == "paper" else M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)
@@ -97,17 +102,20 @@ def train_m1(
         seed=seed,
     )
     click.echo(f"training on {len(train_docs)} documents ({sum(map(len, train_docs)):,} bytes); {len(held)} held out")
-    with _step_bar(steps) as bar:
-        state = train(
-            train_docs,
-            held[:eval_docs],
-            Path(out),
-            cfg,
-            tc,
-            resume=resume,
-            log=_echo_above(bar),
-            progress=bar.update if bar is not None else None,
-        )
+    try:
+        with _step_bar(steps) as bar:
+            state = train(
+                train_docs,
+                held[:eval_docs],
+                Path(out),
+                cfg,
+                tc,
+                resume=resume,
+                log=_echo_above(bar),
+                progress=bar.update if bar is not None else None,
+            )
+    except ResumeError as exc:
+        raise click.UsageError(f"{exc}: resume with the same settings, or pass --no-resume or another --out") from None
     calibrate_into(Path(out), train_docs[:64])
     click.echo(json.dumps({"out": out, "step": state["step"], "history": state["history"][-1:]}))
 

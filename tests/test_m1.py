@@ -17,7 +17,7 @@ from compressor.m1.coding import INTEGER_FILE, M1ByteModel
 from compressor.m1.evaluate import bits_per_byte
 from compressor.m1.integer import IntegerM1
 from compressor.m1.model import BOS, M1, M1Config
-from compressor.m1.train import TrainConfig, train
+from compressor.m1.train import ResumeError, TrainConfig, train
 from compressor.methods import EqualInfoAC
 from compressor.models import symbols_of
 
@@ -51,6 +51,11 @@ def test_resume_is_exact(tmp_path, docs):
     assert state["step"] == 6
     a, b = load_model(straight).state_dict(), load_model(split).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    other = M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)
+    with pytest.raises(ResumeError, match="holds an M1 of"):
+        train(docs[:20], [], split, other, cfg, resume=True, log=lambda s: None)
+    with pytest.raises(ResumeError, match=r"seed=0 \(now 1\)"):
+        train(docs[:20], [], split, TINY, TrainConfig(steps=8, seed=1, dropout=0.2, **FAST), resume=True)
 
 
 def test_dropout_acts_in_training_only(docs):
@@ -172,7 +177,14 @@ def test_cli_train_eval_calibrate(tmp_path, c4_sample):
     assert train_config["lr"] == 0.003 and train_config["dropout"] == 0.1
     assert (out / "integer.safetensors").is_file()
     proc = subprocess.run(
-        [*run, "train-m1", *base, "--steps", "6", "--eval-every", "2", "--eval-docs", "2"],
+        [*run, "train-m1", *base, "--steps", "6", "--eval-every", "2", "--lr", "0.002"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 2 and "lr=0.003 (now 0.002)" in proc.stderr and "--no-resume" in proc.stderr
+    proc = subprocess.run(
+        [*run, "train-m1", *base, "--steps", "6", "--eval-every", "2", "--lr", "0.003", "--dropout", "0.1"],
         capture_output=True,
         text=True,
         timeout=600,

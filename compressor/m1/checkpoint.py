@@ -47,13 +47,16 @@ def save(out: Path, model: M1, optimizer: torch.optim.Optimizer | None = None, s
         _atomic(out / STATE_FILE, lambda p: p.write_text(json.dumps(state, indent=1)))
 
 
+def read_config(path: Path) -> M1Config:
+    return M1Config(**json.loads((path / CONFIG_FILE).read_text())["m1"])
+
+
 def load_model(path: str | Path) -> M1:
     """The float M1 of a checkpoint directory (weights only; no pickle)."""
     path = Path(path)
     if not (path / MODEL_FILE).is_file() or not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{path}: not an M1 checkpoint (needs {MODEL_FILE} and {CONFIG_FILE})")
-    cfg = M1Config(**json.loads((path / CONFIG_FILE).read_text())["m1"])
-    model = M1(cfg)
+    model = M1(read_config(path))
     model.load_state_dict(load_file(str(path / MODEL_FILE)))
     return model.eval()
 

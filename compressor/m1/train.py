@@ -3,6 +3,7 @@ checkpoints that resume exactly (weights, optimizer moments, sampler state, step
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +34,25 @@ class TrainConfig:
     eval_every: int = 250
     seed: int = 0
     bf16: bool | None = None  # autocast matmuls to bfloat16; None: where the CPU has native bf16
+
+
+RESUMABLE = ("steps", "minutes", "eval_every")  # settings a resumed run may change
+
+
+class ResumeError(ValueError):
+    """The directory holds a run with other settings, which resuming would silently mix."""
+
+
+def check_resumable(out: Path, cfg: M1Config, tc: TrainConfig) -> None:
+    """Raises ResumeError unless `out`'s run has this model and these settings (settings a run
+    saved before they existed count as their defaults)."""
+    if (held := checkpoint.read_config(out)) != cfg:
+        raise ResumeError(f"{out} holds an M1 of {held.to_dict()}, not {cfg.to_dict()}")
+    saved = {**TrainConfig().__dict__, **json.loads((out / checkpoint.STATE_FILE).read_text())["train_config"]}
+    changed = [k for k, v in tc.__dict__.items() if k not in RESUMABLE and saved[k] != v]
+    if changed:
+        was = ", ".join(f"{k}={saved[k]} (now {tc.__dict__[k]})" for k in changed)
+        raise ResumeError(f"{out} holds a run trained with {was}")
 
 
 def native_bf16() -> bool:
@@ -80,7 +100,8 @@ def train(
     sampler = SegmentSampler(train_docs, tc.seed)
     state = {"step": 0, "history": [], "train_config": tc.__dict__}
     if resume and (out / checkpoint.STATE_FILE).is_file():
-        state = checkpoint.load_training(out, model, optimizer)
+        check_resumable(out, cfg, tc)
+        state = {**checkpoint.load_training(out, model, optimizer), "train_config": tc.__dict__}
         sampler.restore(state["sampler"])
         log(f"resumed at step {state['step']}")
     bf16 = native_bf16() if tc.bf16 is None else tc.bf16

@@ -56,6 +56,11 @@ def test_resume_is_exact(tmp_path, docs):
         train(docs[:20], [], split, other, cfg, resume=True, log=lambda s: None)
     with pytest.raises(ResumeError, match=r"seed=0 \(now 1\)"):
         train(docs[:20], [], split, TINY, TrainConfig(steps=8, seed=1, dropout=0.2, **FAST), resume=True)
+    saved = json.loads((split / "train_state.json").read_text())
+    del saved["train_config"]["dropout"]  # a run saved before the setting existed: it counts as the default
+    (split / "train_state.json").write_text(json.dumps(saved))
+    with pytest.raises(ResumeError, match=r"dropout=0.0 \(now 0.2\)"):
+        train(docs[:20], [], split, TINY, cfg, resume=True)
 
 
 def test_dropout_acts_in_training_only(docs):

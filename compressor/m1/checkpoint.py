@@ -48,6 +48,7 @@ def save(out: Path, model: M1, optimizer: torch.optim.Optimizer | None = None, s
 
 
 def read_config(path: Path) -> M1Config:
+    """The architecture a checkpoint directory holds (config.json)."""
     return M1Config(**json.loads((path / CONFIG_FILE).read_text())["m1"])
 
 

@@ -54,6 +54,13 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
     help="Dropout while training (residual writes, embeddings); coding never uses it.",
 )
 @click.option(
+    "--ema-power",
+    type=click.FloatRange(min=0),
+    default=4.0,
+    show_default=True,
+    help="Evaluation and coding use an average of the weights, step t's counting as t^POWER (0: the last weights).",
+)
+@click.option(
     "--long-per-short",
     type=click.IntRange(min=1),
     default=1,
@@ -84,7 +91,21 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), help="Read at most N documents per input file.")
 def train_m1(
-    inputs, out, holdout, steps, minutes, lr, dropout, long_per_short, eval_every, eval_docs, size, resume, seed, limit
+    inputs,
+    out,
+    holdout,
+    steps,
+    minutes,
+    lr,
+    dropout,
+    ema_power,
+    long_per_short,
+    eval_every,
+    eval_docs,
+    size,
+    resume,
+    seed,
+    limit,
 ):
     """Train M1, the byte-level model that drives the arithmetic coder."""
     from compressor.m1.model import M1Config
@@ -97,6 +118,7 @@ def train_m1(
         minutes=minutes,
         lr=lr,
         dropout=dropout,
+        ema_power=ema_power,
         long_per_short=long_per_short,
         eval_every=eval_every,
         seed=seed,

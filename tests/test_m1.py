@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from compressor.corpus import read_documents
 from compressor.m1.checkpoint import load_model
@@ -17,7 +18,7 @@ from compressor.m1.coding import INTEGER_FILE, M1ByteModel
 from compressor.m1.evaluate import bits_per_byte
 from compressor.m1.integer import IntegerM1
 from compressor.m1.model import BOS, M1, M1Config
-from compressor.m1.train import ResumeError, TrainConfig, train
+from compressor.m1.train import ResumeError, TrainConfig, ema_decay, train
 from compressor.methods import EqualInfoAC
 from compressor.models import symbols_of
 
@@ -49,8 +50,9 @@ def test_resume_is_exact(tmp_path, docs):
     torch.manual_seed(123)  # resuming must not depend on the RNG it starts with
     state = train(docs[:20], docs[100:102], split, TINY, cfg, resume=True, log=lambda s: None)
     assert state["step"] == 6
-    a, b = load_model(straight).state_dict(), load_model(split).state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("model.safetensors", "optimizer.safetensors"):  # the average, and the trained weights
+        a, b = load_file(straight / name), load_file(split / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     other = M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)
     with pytest.raises(ResumeError, match="holds an M1 of"):
         train(docs[:20], [], split, other, cfg, resume=True, log=lambda s: None)
@@ -61,6 +63,31 @@ def test_resume_is_exact(tmp_path, docs):
     (split / "train_state.json").write_text(json.dumps(saved))
     with pytest.raises(ResumeError, match=r"dropout=0.0 \(now 0.2\)"):
         train(docs[:20], [], split, TINY, cfg, resume=True)
+    del saved["train_config"]["ema_power"]  # older runs had no average: they count as none, not the default
+    (split / "train_state.json").write_text(json.dumps(saved))
+    with pytest.raises(ResumeError, match=r"ema_power=0.0 \(now 4.0\)"):
+        train(docs[:20], [], split, TINY, cfg, resume=True)
+
+
+@pytest.mark.parametrize("power", [1.0, 4.0])
+def test_power_average_sits_at_its_share_of_any_run(power):
+    tc = TrainConfig(ema_power=power)
+    for steps in (300, 3000):
+        average = 0.0
+        for step in range(steps):
+            average += (1 - ema_decay(step, tc)) * (step + 1 - average)  # weights that equal their step
+        assert average / steps == pytest.approx((power + 1) / (power + 2), rel=0.02)
+
+
+def test_average_is_what_inference_loads_and_leaves_training_alone(tmp_path, docs):
+    plain, averaged = tmp_path / "plain", tmp_path / "averaged"
+    train(docs[:20], [], plain, TINY, TrainConfig(steps=5, ema_power=0.0, **FAST), log=lambda s: None)
+    train(docs[:20], [], averaged, TINY, TrainConfig(steps=5, ema_power=4.0, **FAST), log=lambda s: None)
+    trained = load_file(plain / "model.safetensors")
+    kept = load_file(averaged / "optimizer.safetensors")
+    assert all(torch.equal(trained[k], kept["trained." + k]) for k in trained)
+    average = load_model(averaged).state_dict()
+    assert not any(torch.equal(trained[k], average[k]) for k in trained if k.endswith("weight"))
 
 
 def test_dropout_acts_in_training_only(docs):

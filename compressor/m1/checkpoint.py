@@ -1,7 +1,8 @@
 """M1 checkpoints: safetensors weights plus JSON, so loading never unpickles anything.
 
-A checkpoint directory holds `model.safetensors` and `config.json` (all inference needs) and,
-for resuming, `optimizer.safetensors` (AdamW moments, torch's RNG for dropout) and
+A checkpoint directory holds `model.safetensors` and `config.json` (all inference needs: the
+weights' moving average where training keeps one) and, for resuming, `optimizer.safetensors`
+(AdamW moments, torch's RNG for dropout, the trained weights behind an average) and
 `train_state.json` (step, sampler state, history).
 Files are written under temporary names and renamed, so a killed run leaves the previous
 checkpoint intact.
@@ -20,7 +21,7 @@ from compressor.m1.model import M1, M1Config
 
 MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 OPTIM_FILE, STATE_FILE = "optimizer.safetensors", "train_state.json"
-RNG_TENSOR = "torch_rng"
+RNG_TENSOR, TRAINED_PREFIX = "torch_rng", "trained."
 
 
 def _atomic(path: Path, write) -> None:
@@ -29,9 +30,20 @@ def _atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def save(out: Path, model: M1, optimizer: torch.optim.Optimizer | None = None, state: dict | None = None) -> None:
+def _weights(model: M1) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+
+def save(
+    out: Path,
+    model: M1,
+    optimizer: torch.optim.Optimizer | None = None,
+    state: dict | None = None,
+    average: M1 | None = None,
+) -> None:
+    """Writes `average` (else `model`) as the inference weights; with `optimizer`, what resuming needs."""
     out.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    weights = _weights(average if average is not None else model)
     _atomic(out / MODEL_FILE, lambda p: save_file(weights, str(p)))
     _atomic(out / CONFIG_FILE, lambda p: p.write_text(json.dumps({"m1": model.cfg.to_dict()}, indent=1)))
     if optimizer is not None:
@@ -41,6 +53,8 @@ def save(out: Path, model: M1, optimizer: torch.optim.Optimizer | None = None, s
             tensors[f"{i}.exp_avg"] = st["exp_avg"].contiguous()
             tensors[f"{i}.exp_avg_sq"] = st["exp_avg_sq"].contiguous()
         tensors[RNG_TENSOR] = torch.get_rng_state()  # dropout's masks continue as if never stopped
+        if average is not None:
+            tensors.update({TRAINED_PREFIX + k: v for k, v in _weights(model).items()})
         _atomic(out / OPTIM_FILE, lambda p: save_file(tensors, str(p)))
         state = {**(state or {}), "optimizer": meta}
     if state is not None:
@@ -62,11 +76,16 @@ def load_model(path: str | Path) -> M1:
     return model.eval()
 
 
-def load_training(path: Path, model: M1, optimizer: torch.optim.Optimizer) -> dict:
-    """Restores model, optimizer and torch's RNG in place; returns the saved training state."""
-    model.load_state_dict(load_file(str(path / MODEL_FILE)))
+def load_training(path: Path, model: M1, optimizer: torch.optim.Optimizer, average: M1 | None = None) -> dict:
+    """Restores model, average, optimizer and torch's RNG in place; returns the saved training state."""
     state = json.loads((path / STATE_FILE).read_text())
     tensors = load_file(str(path / OPTIM_FILE))
+    if average is not None:
+        average.load_state_dict(load_file(str(path / MODEL_FILE)))
+        n = len(TRAINED_PREFIX)
+        model.load_state_dict({k[n:]: v for k, v in tensors.items() if k.startswith(TRAINED_PREFIX)})
+    else:
+        model.load_state_dict(load_file(str(path / MODEL_FILE)))
     opt = optimizer.state_dict()
     opt["state"] = {
         m["param"]: {

@@ -188,7 +188,12 @@ def decode_documents(
     window_bits: int,
     progress: Progress | None = None,
 ) -> list[np.ndarray | WindowDecodeError]:
-    """Each document's windows -> its symbols (ending in EOS), or the error that stopped it."""
+    """Each document's windows -> its symbols, or the error that stopped it.
+
+    A document's windows hold one or more parts (compressor/examples.py), each ending in EOS: a
+    window after the one holding EOS starts the next part.  The symbols returned are every
+    part's, EOS included; the last window must hold an EOS.
+    """
     check_window_bits(window_bits, model.precision)
     nb = window_bits // 8
     n_docs = len(windows)
@@ -218,23 +223,19 @@ def decode_documents(
         steps_syms.append(step[got].copy())
         grows = got & (step != EOS)
         session.append(live[grows], step[grows])
-        ended = step == EOS
-        for d in live[ended & (next_window[live] < counts[live])]:
-            results[d] = WindowDecodeError(
-                f"document {d}: {counts[d] - next_window[d]} window(s) after the one holding EOS"
-            )
-        closed = live[step < 0]
-        truncated = closed[next_window[closed] >= counts[closed]]
+        ended = live[~grows]  # windows that closed: at their claimed point, or with EOS
+        last = next_window[ended] >= counts[ended]
+        truncated = ended[last & (step[~grows] < 0)]
         for d in truncated:
             results[d] = WindowDecodeError(f"document {d}: windows end before EOS (truncated stream)")
-        reopen = closed[next_window[closed] < counts[closed]]
+        reopen = ended[~last]
         if reopen.size:
             decoder.start(reopen, flat[first[reopen] + next_window[reopen]])
             next_window[reopen] += 1
             session.reset(reopen)
         if progress is not None:
             progress(int(got.sum()))
-        live = live[~ended & ~np.isin(live, truncated)]
+        live = live[grows | ~np.isin(live, ended[last])]
     docs_all, syms_all = np.concatenate(steps_docs), np.concatenate(steps_syms)
     order = np.argsort(docs_all, kind="stable")
     bounds = np.searchsorted(docs_all[order], np.arange(n_docs + 1))

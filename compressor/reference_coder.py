@@ -99,7 +99,7 @@ class RangeEncoder:
         for k in range(65):
             step = 1 << (64 - k)
             value = -(-self.low // step) * step
-            if value < self.low + self.range:
+            if value + step <= self.low + self.range:  # the whole cell: any continuation decodes the same
                 return k, value
         raise AssertionError("unreachable")
 

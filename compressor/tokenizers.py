@@ -9,6 +9,7 @@ TokenizerDecodeError (or come back as one, per document, from `try_decode_batch`
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compressor import methods
+from compressor import examples, methods
 from compressor.methods import DecodeError
 from compressor.models import ByteModel
 from compressor.spec import VOCABS, Spec, SpecError, load_model
@@ -42,7 +43,8 @@ class EncodedDoc:
     coded_bits: int | None = None  # bits of the stream before token padding (None: not a bitstream)
     ideal_bits: float | None = None  # sum of -log2 p under the byte model (None: no model)
     windows: int = 0  # Equal-Info windows
-    padding_bits: int = 0  # zero bits that fill the last token
+    padding_bits: int = 0  # zero bits that fill the last token of each stream
+    examples: int = 1  # parts of at most EXAMPLE_BYTES coded on their own (compressor/examples.py)
 
 
 def as_bytes(text: Text) -> bytes:
@@ -60,6 +62,8 @@ class Tokenizer(ABC):
 
     name: str
     vocab_size: int
+    # A document's ids may be cut (into training records) only every this many ids: whole windows.
+    unit_tokens: int = 1
 
     def __init__(self, spec: Spec):
         self._spec = spec
@@ -81,7 +85,10 @@ class Tokenizer(ABC):
         """Each document's bytes, or the reason it does not decode."""
 
     def encode_detailed(self, texts: Sequence[Text]) -> list[EncodedDoc]:
-        return [EncodedDoc(i) for i in self.encode_batch(texts)]
+        return [
+            EncodedDoc(i, examples=examples.count(len(as_bytes(t))))
+            for i, t in zip(self.encode_batch(texts), texts, strict=True)
+        ]
 
     def decode_batch(self, ids: Sequence[np.ndarray]) -> list[bytes]:
         """Each document's bytes; raises the first document's TokenizerDecodeError."""
@@ -121,24 +128,29 @@ class Bytes(Tokenizer):
 
 
 class GZip(Tokenizer):
-    """Each document gzip-compressed on its own (level 6, header kept), cut into 8- or 16-bit tokens.
+    """Each example gzip-compressed on its own (level 6, header kept), cut into 8- or 16-bit tokens.
 
-    With 16-bit tokens a stream of odd length ends in one zero byte.  The gzip stream marks its
-    own end and carries a CRC, so decoding rejects truncation, garbage and any other padding.
+    A document longer than an example is several gzip members in a row.  With 16-bit tokens a
+    member of odd length ends in one zero byte.  A member marks its own end and carries a CRC,
+    so decoding rejects truncation, garbage and any other padding.
     """
 
     name = "gzip"
 
-    def __init__(self, token_bits: int = 8):
+    def __init__(self, token_bits: int = 8, example_bytes: int = examples.EXAMPLE_BYTES):
         super().__init__(Spec.of("gzip", {"v": 1 << token_bits}))
-        self.token_bits, self.vocab_size = token_bits, 1 << token_bits
+        self.token_bits, self.vocab_size, self.example_bytes = token_bits, 1 << token_bits, example_bytes
 
     def encode_detailed(self, texts: Sequence[Text]) -> list[EncodedDoc]:
         out = []
+        unit = self.token_bits // 8
         for t in texts:
-            stream = gzip.compress(as_bytes(t), compresslevel=GZIP_LEVEL, mtime=0)
+            parts, _ = examples.split([as_bytes(t)], self.example_bytes)
+            members = [gzip.compress(p, compresslevel=GZIP_LEVEL, mtime=0) for p in parts]
+            stream = b"".join(m + b"\x00" * (-len(m) % unit) for m in members)
+            nbits = 8 * sum(map(len, members))
             ids = bits_to_tokens(stream, 8 * len(stream), self.token_bits)
-            out.append(EncodedDoc(ids, 8 * len(stream), padding_bits=ids.size * self.token_bits - 8 * len(stream)))
+            out.append(EncodedDoc(ids, nbits, padding_bits=8 * len(stream) - nbits, examples=len(parts)))
         return out
 
     def encode_batch(self, texts: Sequence[Text]) -> list[np.ndarray]:
@@ -148,24 +160,41 @@ class GZip(Tokenizer):
         out: list[bytes | TokenizerDecodeError] = []
         for i, t in enumerate(ids):
             try:
-                out.append(self._decode_one(t))
+                out.append(self._decode_one(i, t))
             except ValueError as exc:  # TokenError included
                 out.append(TokenizerDecodeError(f"document {i}: {exc}"))
         return out
 
-    def _decode_one(self, ids: np.ndarray) -> bytes:
+    def _decode_one(self, i: int, ids: np.ndarray) -> bytes:
         stream = tokens_to_bytes(ids, self.token_bits)
-        inflater = zlib.decompressobj(wbits=31)  # gzip framing, CRC32 and length checked
-        try:
-            data = inflater.decompress(stream)
-        except zlib.error as exc:
-            raise ValueError(f"not a gzip stream ({exc})") from None
-        if not inflater.eof:
-            raise ValueError(f"gzip stream is truncated ({len(stream)} bytes)")
-        rest = inflater.unused_data
-        if rest and not (self.token_bits == 16 and rest == b"\x00"):
-            raise ValueError(f"{len(rest)} bytes after the end of the gzip stream (padding is one zero byte at most)")
-        return data
+        parts: list[bytes] = []
+        while True:
+            inflater = zlib.decompressobj(wbits=31)  # gzip framing, CRC32 and length checked
+            try:  # never inflate more than an example: a hostile stream cannot exhaust memory
+                data = inflater.decompress(stream, self.example_bytes + 1)
+            except zlib.error as exc:
+                if parts:
+                    raise ValueError(
+                        f"{len(stream)} bytes after the end of the gzip stream are not a member ({exc})"
+                    ) from None
+                raise ValueError(f"not a gzip stream ({exc})") from None
+            if len(data) > self.example_bytes:
+                raise ValueError(f"a gzip member holds more than an example ({self.example_bytes} bytes)")
+            if not inflater.eof:
+                raise ValueError(f"gzip stream is truncated ({len(stream)} bytes)")
+            parts.append(data)
+            rest = inflater.unused_data
+            if self.token_bits == 16 and (len(stream) - len(rest)) % 2:
+                if rest[:1] != b"\x00":
+                    raise ValueError("padding after a gzip member of odd length must be one zero byte")
+                rest = rest[1:]
+            if not rest:
+                break
+            stream = rest
+        error = methods.split_error(i, [len(p) for p in parts], self.example_bytes)
+        if error is not None:
+            raise ValueError(str(error).removeprefix(f"document {i}: "))
+        return b"".join(parts)
 
 
 class _Coded(Tokenizer):
@@ -178,7 +207,7 @@ class _Coded(Tokenizer):
     def encode_detailed(self, texts: Sequence[Text]) -> list[EncodedDoc]:
         bits = self.codec.token_bits
         return [
-            EncodedDoc(e.tokens, e.coded_bits, e.ideal_bits, e.windows, e.tokens.size * bits - e.coded_bits)
+            EncodedDoc(e.tokens, e.coded_bits, e.ideal_bits, e.windows, e.tokens.size * bits - e.coded_bits, e.examples)
             for e in self.codec.encode_batch([as_bytes(t) for t in texts])
         ]
 
@@ -222,6 +251,7 @@ class EqualInfoAC(_Coded):
     def __init__(self, model: ByteModel, window_bits: int, token_bits: int, source: dict[str, str]):
         spec = Spec.of("equal_info_ac", {"b": window_bits, "v": 1 << token_bits, **source, "p": model.precision})
         super().__init__(methods.EqualInfoAC(model, window_bits, token_bits), spec)
+        self.unit_tokens = math.lcm(window_bits, token_bits) // token_bits
 
 
 def build(spec: Spec) -> Tokenizer:

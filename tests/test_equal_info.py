@@ -186,5 +186,13 @@ def test_truncated_and_extended_window_lists_are_reported():
     short, long = w.values[:-1], np.concatenate([w.values, w.values[:1]])
     results = equal_info.decode_documents([short, long, w.values[:0]], model, 16)
     assert "truncated" in str(results[0])
-    assert "after the one holding EOS" in str(results[1])
+    assert "truncated" in str(results[1])  # a window after EOS starts a part that never ends
     assert "no windows" in str(results[2])
+
+
+def test_windows_after_eos_decode_as_the_next_part():
+    model = HashModel(model_table("dirichlet", 7, 14, 1), 14)
+    parts = [symbols_of(b"first part"), symbols_of(b""), symbols_of(b"and the second")]
+    encoded = equal_info.encode_documents(parts, model, 16)
+    [back] = equal_info.decode_documents([np.concatenate([w.values for w in encoded])], model, 16)
+    assert np.array_equal(back, np.concatenate(parts))

@@ -279,7 +279,7 @@ def test_plain_ac_restarts_context_every_segment(tiny, docs):
 
 
 def test_bench_m1_counts_work_and_checks_exactness(tiny, docs):
-    from compressor import bench_m1
+    from compressor.bench import m1 as bench_m1
 
     examples = bench_m1.equal_examples(docs[:20], 6, 64)
     assert len(examples) == 6 and all(len(e) == 64 for e in examples)

@@ -7,9 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compressor import examples
 from compressor.corpus import read_documents
 from compressor.methods import ArithmeticCoding, DecodeError, EqualInfoAC
 from compressor.models import ALPHABET, Order2Model, UniformModel, UnigramModel, build_model, symbols_of
+from compressor.tokenizers import GZip
 
 FIT = [b"It was the best of times, it was the worst of times.", "ein Grüß".encode(), b"\x00\x01\x02"]
 MODELS = [UniformModel(), UnigramModel.fit(FIT), Order2Model.fit(FIT), Order2Model.fit(FIT, precision=16)]
@@ -30,6 +32,51 @@ def test_round_trip(docs, model, method, token_bits):
         assert e.tokens.dtype == np.int32 and (e.tokens < codec.vocab_size).all()
         assert e.tokens.size == -(-e.coded_bits // token_bits)
     assert codec.decode_batch([e.tokens for e in encoded]) == docs
+
+
+def _codec(kind: str, model, token_bits: int, example_bytes: int):
+    if kind == "gzip":
+        return GZip(token_bits, example_bytes)
+    if kind == "ac":
+        return ArithmeticCoding(model, token_bits, example_bytes)
+    return EqualInfoAC(model, int(kind), token_bits, example_bytes)
+
+
+@given(
+    docs=st.lists(st.binary(max_size=120), min_size=1, max_size=4),
+    example_bytes=st.integers(1, 50),
+    model=st.sampled_from(MODELS),
+    kind=st.sampled_from(["16", "24", "128", "ac", "gzip"]),
+    token_bits=st.sampled_from([8, 16]),
+)
+@settings(max_examples=150, deadline=None)
+def test_long_documents_code_in_parts_that_rejoin(docs, example_bytes, model, kind, token_bits):
+    codec = _codec(kind, model, token_bits, example_bytes)
+    if kind == "gzip":
+        encoded = codec.encode_detailed(docs)
+        assert codec.decode_batch([e.ids for e in encoded]) == docs
+        assert [e.examples for e in encoded] == [examples.count(len(d), example_bytes) for d in docs]
+        return
+    encoded = codec.encode_batch(docs)
+    assert [e.examples for e in encoded] == [examples.count(len(d), example_bytes) for d in docs]
+    assert codec.decode_batch([e.tokens for e in encoded]) == docs
+    # The parts are the streams of the parts coded on their own, in order.
+    for d, e in zip(docs, encoded, strict=True):
+        parts, _ = examples.split([d], example_bytes)
+        if kind == "ac" or int(kind) % token_bits == 0:
+            alone = _codec(kind, model, token_bits, 10**6).encode_batch(parts)
+            assert np.array_equal(e.tokens, np.concatenate([a.tokens for a in alone]))
+
+
+@pytest.mark.parametrize("kind", ["16", "32", "ac", "gzip"])
+def test_a_split_other_than_the_canonical_one_is_rejected(kind):
+    model = Order2Model.fit(FIT)
+    whole = _codec(kind, model, 16, 10**6)
+    parts = [b"ab", b"cde"]  # with 3-byte examples, "abcde" is "abc" + "de"
+    ids = [whole.encode(p) for p in parts] if kind == "gzip" else [e.tokens for e in whole.encode_batch(parts)]
+    split3 = _codec(kind, model, 16, 3)
+    [r] = (split3.try_decode_batch if kind == "gzip" else split3.decode_batch)([np.concatenate(ids)])
+    assert isinstance(r, ValueError) and "canonical split" in str(r)
 
 
 def test_plain_ac_is_near_ideal_and_rejects_trailing_tokens():

@@ -116,9 +116,27 @@ def test_highly_predictable_run_costs_almost_nothing():
 
 
 def test_empty_stream():
+    # The initial range is 2^64 - 1, not 2^64: even the empty message takes one (zero) bit.
     enc = RangeEncoder(14)
-    assert enc.bits == 0
-    assert enc.finish() == (b"", 0)
+    assert enc.bits == 1
+    assert enc.finish() == (b"\x00", 1)
+
+
+@given(coded_sequences(), st.binary(min_size=1, max_size=24))
+@settings(max_examples=200, deadline=None)
+def test_streams_are_prefix_free(case, trailer):
+    """Any bits after a finished stream decode to the same symbols, so streams concatenate."""
+    cdfs, symbols, precision = case
+    enc = RangeEncoder(precision)
+    enc.encode_cdfs(cdfs, symbols)
+    data, nbits = enc.finish()
+    ones_after_end = data[:-1] + bytes([data[-1] | 0xFF >> (nbits % 8 or 8)])  # the last byte's spare bits set
+    for stream in (data + trailer, ones_after_end + trailer):
+        out = np.empty(len(symbols), np.int32)
+        RangeDecoder(stream, precision).decode_cdfs(cdfs, out)
+        assert np.array_equal(out, symbols)
+        dec = reference_coder.RangeDecoder(stream, precision)
+        assert [dec.decode(c) for c in cdfs] == symbols.tolist()
 
 
 @pytest.mark.parametrize(

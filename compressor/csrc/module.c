@@ -305,7 +305,7 @@ static PyMethodDef Encoder_methods[] = {
     {"encode_probs", (PyCFunction)Encoder_encode_probs, METH_VARARGS,
      "encode_probs(probs, symbols): quantise float32 rows (as quantize()) and code symbols."},
     {"finish", (PyCFunction)Encoder_finish, METH_NOARGS,
-     "finish() -> (bytes, nbits): end the stream with its shortest tail; the encoder starts afresh."},
+     "finish() -> (bytes, nbits): end the stream with its shortest prefix-free tail; the encoder starts afresh."},
     {NULL}};
 
 static PyGetSetDef Encoder_getset[] = {

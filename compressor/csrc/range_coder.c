@@ -32,19 +32,22 @@ int rc_encoder_reserve(rc_encoder *enc, size_t extra) {
     return RC_OK;
 }
 
-/* Fewest bits k such that ceil(low / 2^(64-k)) * 2^(64-k) < low + range; that value is *v. */
+/* Fewest bits k such that the whole cell [v, v + 2^(64-k)) of v = ceil(low / 2^(64-k)) * 2^(64-k)
+ * lies inside [low, low + range): whatever bits follow the stream, its value stays in the final
+ * interval, so the stream is a prefix-free codeword and streams can be concatenated (the cell
+ * costs at most one bit more than the shortest value inside the interval). */
 static int tail_bits(uint64_t low, uint64_t range, u128 *v) {
     u128 end = (u128)low + range;
     for (int k = 0; k <= 64; k++) {
         int sh = 64 - k;
         u128 step = (u128)1 << sh;
         u128 val = (((u128)low + step - 1) >> sh) << sh;
-        if (val < end) {
+        if (val + step <= end) {
             *v = val;
             return k;
         }
     }
-    *v = low; /* unreachable: k = 64 gives val = low < end */
+    *v = low; /* unreachable: k = 64 gives the cell [low, low + 1), and range >= 1 */
     return 64;
 }
 

@@ -35,7 +35,8 @@ void rc_encoder_free(rc_encoder *enc);
 int rc_encoder_reserve(rc_encoder *enc, size_t extra_bytes);
 /* Bits the stream would take if it were finished now (exact). */
 uint64_t rc_encoder_bits(const rc_encoder *enc);
-/* Appends the shortest tail that keeps the final interval; *nbits gets the stream length. */
+/* Appends the shortest tail whose every continuation stays in the final interval (a prefix-free
+ * stream: trailing bits never change what it decodes to); *nbits gets the stream length. */
 int rc_encoder_finish(rc_encoder *enc, uint64_t *nbits);
 
 void rc_decoder_init(rc_decoder *dec, const uint8_t *buf, size_t len);

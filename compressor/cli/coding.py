@@ -1,15 +1,14 @@
-"""The `eqinfo` command line."""
+"""`eqinfo codec-check`, `bench coder` and `bench windows`: the coder and windows on real text."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
-from compressor.cli_common import CORPUS, progress
-from compressor.cli_common import documents as _documents
+from compressor.cli.common import CORPUS, progress
+from compressor.cli.common import documents as _documents
 from compressor.coder import DEFAULT_PRECISION
 from compressor.equal_info import WINDOW_BITS
 from compressor.models import MODELS
@@ -43,12 +42,7 @@ def check_round_trip(spec: str, docs: list[bytes]) -> dict:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """Training LLMs over neurally compressed text: exact Equal-Info arithmetic coding."""
-
-
-@main.command("codec-check")
+@click.command("codec-check")
 @click.option(
     "--input",
     "input_path",
@@ -125,12 +119,7 @@ def codec_check(input_path, spec, model_name, m1_path, fit_path, method, window_
         sys.exit(1)
 
 
-@main.group()
-def bench() -> None:
-    """Benchmarks, each against a named reference in the same run."""
-
-
-@bench.command("coder")
+@click.command("coder")
 @click.option(
     "--symbols",
     type=click.IntRange(min=1000),
@@ -148,14 +137,14 @@ def bench() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 def bench_coder(symbols, reference_symbols, seed):
     """Coder throughput: C from integer CDFs and from float32, constriction 0.5.0, Python reference."""
-    from compressor import bench_coder as bc
+    from compressor.bench import coder as bc
 
     result = bc.run(symbols=symbols, reference_symbols=reference_symbols, seed=seed)
     click.echo(bc.format_table(result))
     click.echo(json.dumps(result))
 
 
-@bench.command("windows")
+@click.command("windows")
 @click.option(
     "--input",
     "input_path",
@@ -183,12 +172,12 @@ def bench_coder(symbols, reference_symbols, seed):
 )
 def bench_windows(input_path, fit_path, m1_path, fit_limit, skip, limit, window_bits, precision, decode, example_bytes):
     """Cost of exact windows against the paper's greedy (ambiguous) windows, same model and text."""
-    from compressor import bench_windows as bw
+    from compressor.bench import windows as bw
     from compressor.models import build_model
 
     docs = _documents(input_path, None if limit is None else skip + limit, "input")[skip:]
     if example_bytes:
-        from compressor.bench_m1 import equal_examples
+        from compressor.bench.m1 import equal_examples
 
         docs = equal_examples(docs, len(docs) * 1000, example_bytes)
     try:
@@ -209,57 +198,3 @@ def bench_windows(input_path, fit_path, m1_path, fit_limit, skip, limit, window_
     )
     click.echo(bw.format_table(result))
     click.echo(json.dumps(result))
-
-
-@main.command()
-@click.option(
-    "--input",
-    "input_path",
-    type=CORPUS,
-    help="Documents to code [default: the C4 sample if present, else text shipped with Python].",
-)
-@click.option("--limit", type=click.IntRange(min=1), default=300, show_default=True)
-def demo(input_path, limit):
-    """Equal-Info coding of real text: fit on half, code the other half, check every byte."""
-    import tempfile
-
-    from compressor.demo_text import default_documents
-    from compressor.tokenizer_check import format_summary
-
-    if input_path:
-        docs, source = _documents(input_path, limit, "input"), str(input_path)
-    else:
-        docs, source = default_documents(limit)
-    half = max(1, len(docs) // 2)
-    fit, test = docs[:half], docs[half:] or docs
-    click.echo(f"text: {source} ({len(docs)} documents; model fitted on {len(fit)}, coding {len(test)})\n")
-    failed = False
-    with tempfile.TemporaryDirectory(prefix="eqinfo-demo-") as tmp:
-        fit_file = Path(tmp) / "fit.jsonl"
-        fit_file.write_text("".join(json.dumps({"text": d.decode("utf-8", "replace")}) + "\n" for d in fit))
-        for method, model, bits, tbits in [
-            ("equal_info_ac", "order2", 16, 16),
-            ("equal_info_ac", "order2", 32, 16),
-            ("ac", "order2", 16, 16),
-            ("ac", "unigram", 16, 8),
-        ]:
-            summary = check_round_trip(option_spec(method, model, str(fit_file), bits, tbits, DEFAULT_PRECISION), test)
-            click.echo(format_summary(summary) + "\n")
-            failed |= not summary["exact"]
-    if failed:
-        sys.exit(1)
-
-
-from compressor import cli_m1, cli_tokenize  # noqa: E402  (their commands join the groups here)
-
-main.add_command(cli_m1.train_m1)
-main.add_command(cli_m1.eval_m1)
-main.add_command(cli_m1.calibrate_m1)
-bench.add_command(cli_m1.bench_m1)
-for _command in (cli_tokenize.encode, cli_tokenize.decode, cli_tokenize.train_spm):
-    main.add_command(_command)
-bench.add_command(cli_tokenize.bench_tokenizers)
-
-
-if __name__ == "__main__":
-    main()

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from compressor.cli_common import CORPUS, documents, progress
+from compressor.cli.common import CORPUS, documents, progress
 from compressor.spec import SpecError
 from compressor.tokenizer_check import in_chunks
 from compressor.tokenizers import Tokenizer, TokenizerEncodeError, parse_spec
@@ -227,7 +227,7 @@ def train_spm(input_path, out_prefix, vocab_size, limit, soft_vocab_limit):
 )
 def bench_tokenizers(input_path, fit_docs, test_docs, spm_vocab_size, specs):
     """Bytes per token of every method on held-out documents, next to the paper's C4 figures."""
-    from compressor import bench_tokenizers as bt
+    from compressor.bench import tokenizers as bt
 
     docs = documents(input_path, None, "input")
     fit, test = docs[:fit_docs], docs[fit_docs:][:test_docs]

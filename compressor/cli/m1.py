@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from compressor.cli_common import CORPUS, documents
+from compressor.cli.common import CORPUS, documents
 from compressor.equal_info import WINDOW_BITS
 
 
@@ -238,7 +238,7 @@ def calibrate_into(checkpoint_dir: Path, docs: list[bytes], precision: int = 14)
 @click.option("--decode-device", help="Decoding device, e.g. cpu after --device cuda: checks cross-device exactness.")
 def bench_m1(m1_path, input_path, examples, example_bytes, window_bits, device, decode_device):
     """EqualInfoAC with M1: encode/decode bytes/s and encode FLOP/s against this machine's GEMM peak."""
-    from compressor import bench_m1 as bm
+    from compressor.bench import m1 as bm
     from compressor.m1.coding import M1ByteModel
 
     docs = bm.equal_examples(documents(input_path, None, "input"), examples, example_bytes)

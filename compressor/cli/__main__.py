@@ -1,0 +1,5 @@
+"""`python -m compressor.cli`: the `eqinfo` command."""
+
+from compressor.cli import main
+
+main()

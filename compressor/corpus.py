@@ -22,10 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from compressor.storage import gcs_filesystem, is_gcs_url
+
 JSON_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
-GCS_PREFIX = "gs://"
-GCS_ENDPOINT_ENV = "EQINFO_GCS_ENDPOINT"  # e.g. a local emulator; unset means real GCS
-GCS_TIMEOUT_ENV = "EQINFO_GCS_TIMEOUT"  # seconds per HTTP request; unset means gcsfs's (none)
 GCS_BUFFER = 1 << 20  # gcsfs files iterate lines slowly unless read in large chunks
 
 
@@ -39,11 +38,6 @@ class CorpusError(ValueError):
 
 def is_json_lines(path: str | Path) -> bool:
     return str(path).endswith(JSON_SUFFIXES)
-
-
-def is_gcs_url(path: str | Path) -> bool:
-    # Checked on the string: Path("gs://b/o") would collapse the "//" and lose the scheme.
-    return isinstance(path, str) and path.startswith(GCS_PREFIX)
 
 
 def parse_c4_line(line: bytes | str, where: str) -> bytes:
@@ -126,27 +120,6 @@ def open_corpus(path: str | Path) -> Iterator[IO[bytes]]:
         if not is_gcs_url(path):
             raise
         raise CorpusError(f"{path}: cannot read ({exc})") from None
-
-
-def gcs_filesystem():
-    """A gcsfs filesystem configured from the environment.
-
-    With EQINFO_GCS_ENDPOINT set (tests, local emulators) it talks anonymously to that server,
-    using the plain GCSFileSystem: gcsfs's experimental zonal/HNS class would first probe each
-    bucket over gRPC, which emulators lack, at a 60 s time-out per bucket.  Otherwise it is
-    gcsfs's default: real GCS with the default credentials.
-    """
-    endpoint = os.environ.get(GCS_ENDPOINT_ENV)
-    timeout = os.environ.get(GCS_TIMEOUT_ENV)
-    kwargs = {"requests_timeout": float(timeout)} if timeout else {}
-    if not endpoint:
-        import gcsfs
-
-        return gcsfs.GCSFileSystem(**kwargs)
-    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # read when gcsfs is imported
-    from gcsfs.core import GCSFileSystem
-
-    return GCSFileSystem(endpoint_url=endpoint, token="anon", **kwargs)
 
 
 def _gcs_info(url: str) -> tuple[object, dict]:

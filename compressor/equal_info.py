@@ -134,18 +134,30 @@ def _document_windows(
     ]
 
 
+def lane_order(lengths: np.ndarray, lanes: int | None) -> tuple[np.ndarray, int]:
+    """(order in which documents take a lane, lanes): longest first, so that the last lanes to
+    finish hold short documents; every document at once when `lanes` is None."""
+    return np.argsort(-lengths, kind="stable").astype(np.int32), len(lengths) if lanes is None else max(1, lanes)
+
+
 def _encode_incremental(
     docs: Sequence[np.ndarray], model: ByteModel, window_bits: int, progress: Progress | None
 ) -> list[DocumentWindows]:
     """encode_documents one symbol per step: every active document's next CDF from the session,
     then the C window encoder places the symbol, or closes the window before it (the symbol then
-    opens the next window, seen from a fresh context)."""
+    opens the next window, seen from a fresh context).
+
+    At most `model.lanes` documents are active at once (where the model sets it): a finished
+    document's lane goes to the next one at once, so every step feeds the model a full batch
+    instead of the few long documents left at the end.
+    """
     flat = _Flat.of(docs)
     n, nb = len(docs), window_bits // 8
     pos = flat.starts.copy()
     session = open_session(model, n)
     encoder = coder.WindowEncoder(max(1, n), window_bits, model.precision, ALPHABET, EOS)
-    active = np.flatnonzero(pos < flat.ends).astype(np.int32)
+    order, lanes = lane_order(flat.ends - flat.starts, getattr(model, "lanes", None))
+    active, queued = order[:lanes], lanes
     if active.size:
         encoder.start(active)
     values: list[list[np.ndarray]] = [[] for _ in docs]
@@ -179,6 +191,11 @@ def _encode_incremental(
         if reopen.size:
             encoder.start(reopen)
         active = active[st != STEP_LAST]
+        if active.size < lanes and queued < n:
+            joining = order[queued : queued + lanes - active.size]
+            queued += joining.size
+            encoder.start(joining)
+            active = np.concatenate([active, joining])
     return _document_windows(values, counts, ideal, nb)
 
 
@@ -206,7 +223,9 @@ def decode_documents(
     for d in np.flatnonzero(counts == 0):
         results[d] = WindowDecodeError(f"document {d}: no windows")
     decoder = coder.WindowDecoder(n_docs, window_bits, model.precision, ALPHABET, EOS)
-    live = np.flatnonzero(counts > 0).astype(np.int32)
+    order, lanes = lane_order(counts, getattr(model, "lanes", None))  # at most `lanes` live, as encoding
+    order = order[counts[order] > 0]
+    live, queued = order[:lanes], min(lanes, order.size)
     if live.size:
         decoder.start(live, flat[first[live]])
     next_window = np.ones(n_docs, dtype=np.int64)
@@ -236,6 +255,11 @@ def decode_documents(
         if progress is not None:
             progress(int(got.sum()))
         live = live[grows | ~np.isin(live, ended[last])]
+        if live.size < lanes and queued < order.size:
+            joining = order[queued : queued + lanes - live.size]
+            queued += joining.size
+            decoder.start(joining, flat[first[joining]])
+            live = np.concatenate([live, joining])
     docs_all, syms_all = np.concatenate(steps_docs), np.concatenate(steps_syms)
     order = np.argsort(docs_all, kind="stable")
     bounds = np.searchsorted(docs_all[order], np.arange(n_docs + 1))

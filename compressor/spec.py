@@ -159,7 +159,10 @@ def load_model(spec: Spec) -> ByteModel:
     name = "unigram" if spec.method == "static_ac" else spec.get("model")
     if name is None:
         key = next(k for k in loader_keys() if spec.get(k) is not None)
-        return _loader(key)(spec.get(key), precision)
+        try:
+            return _loader(key)(spec.get(key), precision)
+        except OSError as exc:  # a checkpoint that is absent or cannot be read, local or remote
+            raise SpecError(f"{spec}: {exc}") from None
     fit = spec.get("fit")
     if fit is None:
         return build_model(name, None, precision)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 
+from compressor import storage
 from compressor.spec import Spec, SpecError
 from compressor.tokenizers import Text, Tokenizer, TokenizerDecodeError, TokenizerEncodeError, as_bytes
 
@@ -77,9 +78,10 @@ class SentencePiece(Tokenizer):
     name = "sentencepiece"
 
     def __init__(self, model_path: str | Path):
+        """`model_path` may be a gs:// URL: the model is staged to the local cache."""
         super().__init__(Spec.of("sentencepiece", {"model": str(model_path)}))
         try:
-            self.processor = spm.SentencePieceProcessor(model_file=str(model_path))
+            self.processor = spm.SentencePieceProcessor(model_file=str(storage.local_copy(str(model_path))))
         except (OSError, RuntimeError) as exc:
             raise SpecError(f"{self.spec}: cannot load the model ({exc})") from None
         sp = self.processor

@@ -5,20 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import socket
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from conftest import BUCKET, HOST, url
 
 from compressor.corpus import CorpusError, read_documents
-
-HOST = "127.0.0.1"
-BUCKET = "corpus"
-START_TIMEOUT_S = 10
-REQUEST_TIMEOUT_S = "5"  # per HTTP request, so a stalled emulator fails a test instead of hanging it
 
 C4_LINES = [
     '{"text": "caf\\u00e9 \\/ ok\\n\\"quoted\\"", "timestamp": "2019-04-25 12:57:54", "url": "https:\\/\\/x"}',
@@ -27,57 +20,6 @@ C4_LINES = [
     json.dumps({"text": "日本語 \t tab", "timestamp": "2019-04-25T12:57:54Z", "url": "https://y"}, ensure_ascii=False),
 ]
 C4_DOCS = ['café / ok\n"quoted"'.encode(), b"plain", "日本語 \t tab".encode()]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_serving(endpoint: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/storage/v1/b/{BUCKET}", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                pytest.fail(f"GCS emulator at {endpoint} not answering after {START_TIMEOUT_S} s: {exc}")
-        time.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-def gcs():
-    """A gcsfs filesystem on a fresh in-memory emulator, with read_documents pointed at it."""
-    with pytest.MonkeyPatch.context() as mp:
-        # Before gcsfs is imported: its experimental class probes every bucket over gRPC (60 s time-outs).
-        mp.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-        from gcp_storage_emulator.server import create_server
-        from gcsfs.core import GCSFileSystem
-
-        port = free_port()
-        endpoint = f"http://{HOST}:{port}"
-        server = create_server(HOST, port, in_memory=True, default_bucket=BUCKET)
-        server._api.daemon = True  # a server that fails to stop must not keep pytest alive
-        # server.start() waits without a time-out for its thread, forever if binding fails: bound it here.
-        starter = threading.Thread(target=server.start, daemon=True)
-        starter.start()
-        starter.join(START_TIMEOUT_S)
-        if starter.is_alive():
-            pytest.fail(f"GCS emulator did not start on {endpoint} within {START_TIMEOUT_S} s")
-        try:
-            wait_until_serving(endpoint)
-            mp.setenv("EQINFO_GCS_ENDPOINT", endpoint)
-            mp.setenv("EQINFO_GCS_TIMEOUT", REQUEST_TIMEOUT_S)
-            yield GCSFileSystem(endpoint_url=endpoint, token="anon", requests_timeout=float(REQUEST_TIMEOUT_S))
-        finally:
-            server.stop()
-
-
-def url(name: str) -> str:
-    return f"gs://{BUCKET}/{name}"
 
 
 @pytest.mark.parametrize("name", ["c4.json.gz", "c4.jsonl"])

@@ -145,6 +145,20 @@ def test_batch_of_64_encoded_with_2_threads_decodes_alone_with_1(tiny, docs):
         torch.set_num_threads(2)
 
 
+@pytest.mark.parametrize("lanes", [1, 3, 7])
+def test_documents_taking_lanes_in_turn_code_and_decode_the_same(tiny, docs, lanes):
+    """With fewer lanes than documents, finished documents hand their lane to the next one; the
+    windows are those of every document at once, and decode the same way."""
+    _, integer, _ = tiny
+    texts = [d[: 40 + 17 * i] for i, d in enumerate(docs[:9])]
+    together = EqualInfoAC(M1ByteModel(integer, lanes=64), 16, 16, example_bytes=100)
+    in_turn = EqualInfoAC(M1ByteModel(integer, lanes=lanes), 16, 16, example_bytes=100)
+    expected = [e.tokens for e in together.encode_batch(texts)]
+    got = [e.tokens for e in in_turn.encode_batch(texts)]
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+    assert in_turn.decode_batch(got) == texts
+
+
 @pytest.mark.parametrize("segment,max_tokens", [(1024, 1 << 16), (5, 8)])
 def test_kv_cache_session_gives_the_cdfs_of_full_recompute(tiny, segment, max_tokens):
     from compressor.contexts import RecomputeSession

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from compressor import storage
 from compressor.m1.integer import IntegerM1
 from compressor.m1.model import BOS
 from compressor.models import check_contexts
@@ -20,6 +21,8 @@ from compressor.spec import register_model_loader
 
 INTEGER_FILE = "integer.safetensors"
 DEVICE_ENV = "EQINFO_M1_DEVICE"  # cpu, cuda, cuda:1, ...; unset: a GPU where there is one
+LANES_ENV = "EQINFO_M1_LANES"
+DEFAULT_LANES = {"cpu": 256, "cuda": 4096}
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -45,10 +48,17 @@ class M1ByteModel:
     context_size: int | None = None
     segment = 1024
 
-    def __init__(self, integer: IntegerM1, max_tokens: int = 1 << 16):
+    def __init__(self, integer: IntegerM1, max_tokens: int = 1 << 16, lanes: int | None = None):
         self.integer = integer
         self.precision = integer.precision
         self.max_tokens = max_tokens
+        # Documents the window coders run at once (compressor/equal_info.py): enough rows to keep
+        # the device busy; more only costs memory.  $EQINFO_M1_LANES overrides.
+        self.lanes = lanes or int(os.environ.get(LANES_ENV) or DEFAULT_LANES[integer.device.type])
+
+    @property
+    def device(self) -> torch.device:
+        return self.integer.device
 
     @classmethod
     def load(cls, checkpoint_dir: str | Path, device: str | None = None) -> M1ByteModel:
@@ -112,8 +122,10 @@ class M1Session:
 
 
 def load_for_spec(path: str, precision: int) -> M1ByteModel:
-    """`m1=PATH` in a tokenizer spec: the checkpoint's calibrated integer M1."""
-    model = M1ByteModel.load(path)
+    """`m1=PATH` in a tokenizer spec: the checkpoint's calibrated integer M1 (PATH may be a gs://
+    checkpoint directory: its integer file is staged to the local cache)."""
+    local = storage.local_copy(storage.join(path, INTEGER_FILE)).parent if storage.is_gcs_url(path) else path
+    model = M1ByteModel.load(local)
     if model.precision != precision:
         raise ValueError(
             f"M1 at {path} is calibrated for p={model.precision}, the spec asks p={precision}: "

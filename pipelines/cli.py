@@ -1,0 +1,195 @@
+"""`eqinfo compress`, `decode-shards` and `inspect`: the pipeline's commands (joined to `eqinfo`
+through setup.py's entry points).  Beam is imported only when a command runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from compressor.cli.common import progress
+from compressor.cli.tokenize import SPEC_HELP
+
+SIZE = click.IntRange(min=1)
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def manifest_table(m: dict) -> str:
+    c = m["counts"]
+    rows = [
+        ("tokenizer", f"{m['tokenizer']} (vocabulary {m['vocab_size']:,}, PAD {m['pad_id']})"),
+        ("documents", f"{c['documents']:,} in {len(m['files']):,} file(s); {c['examples']:,} examples"),
+        ("raw bytes", f"{c['raw_bytes']:,}"),
+        ("tokens", f"{c['tokens']:,} ({m['bytes_per_token'] or 0:.3f} bytes/token)"),
+        ("records", f"{c['records']:,} of {m['seq_len']} ids ({c['padding_ids']:,} PAD)"),
+        ("shards", f"{c['shards']:,}, {c['shard_bytes']:,} bytes ({m['record_compression']})"),
+        ("rejected", ", ".join(f"{k} {v:,}" for k, v in m["rejected"].items()) or "none"),
+        ("uniform M2", f"{m['uniform_bits_per_byte'] or 0:.3f} bits/byte (an M2 that learned nothing)"),
+        ("wall time", f"{m['wall_seconds']:.1f} s ({m['runner']})"),
+    ]
+    if c["windows"]:
+        rows.insert(4, ("windows", f"{c['windows']:,} ({c['padding_bits']:,} padding bits)"))
+    return table(rows)
+
+
+@click.command("compress", context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    required=True,
+    help="Corpus files or glob patterns, local or gs:// (C4 JSON lines, .json/.jsonl[.gz], or plain text "
+    "files, one document each); repeat for several.",
+)
+@click.option("--output", required=True, help="Output prefix, local or gs://: PREFIX-00000-of-NNNNN.array_record, ...")
+@click.option("--tokenizer", "spec", required=True, help=SPEC_HELP)
+@click.option("--seq-len", type=SIZE, default=512, show_default=True, help="Ids per record (M2's sequence length).")
+@click.option("--num-shards", type=SIZE, default=1, show_default=True, help="Output shards (e.g. 64 for a corpus).")
+@click.option(
+    "--batch-bytes",
+    type=SIZE,
+    default=1 << 20,
+    show_default=True,
+    help="Text per coding batch: its examples are the lanes M1 codes in lockstep.",
+)
+@click.option(
+    "--max-document-bytes",
+    type=SIZE,
+    default=64 << 20,
+    show_default=True,
+    help="Larger documents are rejected (dead letters), not coded.",
+)
+@click.option(
+    "--record-compression",
+    help="ArrayRecord compression: uncompressed, zstd:3, brotli:6, snappy [default: zstd:3 for bytes and "
+    "sentencepiece, uncompressed for the coded methods, whose ids are near-random].",
+)
+@click.option("--coder-threads", type=SIZE, help="torch threads per worker process [default: cores / workers].")
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary, no progress log.")
+@click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
+def compress(
+    inputs,
+    output,
+    spec,
+    seq_len,
+    num_shards,
+    batch_bytes,
+    max_document_bytes,
+    record_compression,
+    coder_threads,
+    quiet,
+    beam_args,
+):
+    """Compress corpora into M2's token shards with an Apache Beam pipeline.
+
+    Arguments after `--` go to Beam unchanged: `-- --direct_num_workers 2 --direct_running_mode
+    multi_processing` locally, `-- --runner DataflowRunner --project P --region R ...` at scale.
+    Writes the shards, PREFIX.manifest.json and PREFIX.rejected.jsonl (input that is not a
+    document, with the reason), prints a summary table and one JSON line.
+    """
+    from pipelines.compress import Config, PlanError, run
+
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    for noisy in ("apache_beam", "absl", "urllib3", "google"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    config = Config(
+        inputs,
+        output,
+        spec,
+        seq_len,
+        num_shards,
+        batch_bytes,
+        max_document_bytes,
+        record_compression,
+        coder_threads,
+    )
+    try:
+        result = run(config, beam_args)
+    except PlanError as exc:
+        raise click.UsageError(str(exc)) from None
+    from pipelines import manifest
+
+    state = str(getattr(result, "state", "DONE"))
+    if "DONE" not in state:
+        raise click.ClickException(f"the pipeline ended in state {state}")
+    m = manifest.read(output)
+    click.echo(manifest_table(m))
+    click.echo(
+        json.dumps({"manifest": manifest.manifest_path(output), **m["counts"], "wall_seconds": m["wall_seconds"]})
+    )
+
+
+@click.command("decode-shards")
+@click.option("--input", "prefix", required=True, help="Shard prefix (the --output of `eqinfo compress`).")
+@click.option(
+    "--output", required=True, help='JSON lines, in input order: {"file", "line", "text"} or {"file", "line", "error"}.'
+)
+def decode_shards(prefix, output):
+    """Rebuild every document from the shards alone and check it against the records' checksums.
+
+    Exits 1, naming the records, if any document does not decode exactly.
+    """
+    from pipelines.decode import decode_shards as run_decode
+    from pipelines.manifest import ManifestError, read
+
+    try:
+        total = read(prefix)["counts"]["raw_bytes"]
+    except ManifestError as exc:
+        raise click.UsageError(str(exc)) from None
+    with progress("decode", total) as bar:
+        summary = run_decode(prefix, output, progress=bar.update if bar is not None else None)
+    click.echo(
+        f"{summary.decoded:,} of {summary.documents:,} documents ({summary.raw_bytes:,} bytes, "
+        f"{summary.records:,} records) decoded into {output}"
+    )
+    for failure in summary.failures[:10]:
+        click.echo(f"does not decode: {failure}", err=True)
+    click.echo(json.dumps({**vars(summary), "failures": len(summary.failures), "exact": summary.exact}))
+    if not summary.exact:
+        sys.exit(1)
+
+
+@click.command("inspect")
+@click.argument("prefix")
+@click.option("--records", "count", type=click.IntRange(min=0), default=3, show_default=True)
+def inspect(prefix, count):
+    """Print a shard prefix's manifest and its first records, as ids and as decoded text."""
+    from compressor.records import Record
+    from compressor.tokenizers import parse_spec
+    from pipelines.manifest import ManifestError, read
+    from pipelines.shards import read_shard
+
+    try:
+        m = read(prefix)
+    except ManifestError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(manifest_table(m))
+    shards = [s for s in m["shards"] if s["records"]]
+    if not count or not shards:
+        return
+    tokenizer = parse_spec(m["tokenizer"])
+    for i, data in enumerate(read_shard(shards[0]["path"])):
+        if i == count:
+            break
+        record = Record.from_bytes(data)
+        click.echo(
+            f"\nrecord {record.index} of file {record.file} ({shards[0]['path']}): {record.ids.size} ids, "
+            f"{len(record.docs)} document(s) ending here, {record.raw_bytes:,} raw bytes"
+        )
+        click.echo(f"  ids: {record.ids[:24].tolist()}{' ...' if record.ids.size > 24 else ''}")
+        start = 0
+        for row in record.docs:
+            end = int(row["end"])
+            if start == 0 and record.continues:
+                click.echo(f"  line {row['line']}: begins in an earlier record")
+            else:
+                text = tokenizer.try_decode_batch([record.ids[start:end]])[0]
+                shown = repr(text) if isinstance(text, ValueError) else repr(text.decode("utf-8", "replace")[:200])
+                click.echo(f"  line {row['line']}: {shown}")
+            start = end

@@ -84,6 +84,8 @@ setup(
             "compress=pipelines.cli:compress",
             "decode-shards=pipelines.cli:decode_shards",
             "inspect=pipelines.cli:inspect",
+            "demo=pipelines.demo:demo",
         ],
+        "eqinfo.bench": ["pipeline=pipelines.bench:bench_pipeline", "shards=pipelines.bench:bench_shards"],
     },
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 
 import click
@@ -13,6 +14,33 @@ from compressor.cli.common import progress
 from compressor.cli.tokenize import SPEC_HELP
 
 SIZE = click.IntRange(min=1)
+BEAM_WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"  # relays worker processes' logs
+
+
+class WorkerLines(logging.Filter):
+    """Beam relays every log entry of its worker processes as one protobuf dump: keep this
+    package's own lines (progress), as plain text, and drop the rest."""
+
+    MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+    WHERE = re.compile(r'log_location: "([^"]*)"')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        message, where = self.MESSAGE.search(text), self.WHERE.search(text)
+        if message is None or where is None or "/pipelines/" not in where[1]:
+            return False
+        record.msg, record.args = message[1].encode().decode("unicode_escape"), ()
+        return True
+
+
+def configure_logging(quiet: bool) -> None:
+    """Progress lines from this package (local workers included); Beam's own chatter only when it warns."""
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    for noisy in ("apache_beam", "absl", "urllib3", "google"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    relay = logging.getLogger(BEAM_WORKER_LOGGER)
+    relay.setLevel(logging.WARNING if quiet else logging.INFO)
+    relay.addFilter(WorkerLines())
 
 
 def table(rows: list[tuple[str, str]]) -> str:
@@ -95,9 +123,7 @@ def compress(
     """
     from pipelines.compress import Config, PlanError, run
 
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
-    for noisy in ("apache_beam", "absl", "urllib3", "google"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(quiet)
     config = Config(
         inputs,
         output,

@@ -9,6 +9,7 @@ path is exact, so the ids do not depend on the worker, the batch or the device.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
@@ -92,6 +93,7 @@ class CodeBatch(beam.DoFn):
         self.id_dtype = ID_DTYPES[id_bytes_for(self.tokenizer.vocab_size)]
 
     def process(self, batch: DocBatch):
+        started = time.perf_counter()
         kept, encoded = [], []
         for i, result in enumerate(self._encode(batch.texts)):
             if isinstance(result, ValueError):
@@ -117,6 +119,17 @@ class CodeBatch(beam.DoFn):
         )
         for name, value in counts.as_dict().items():
             self.counters[name].inc(value)
+        seconds = time.perf_counter() - started
+        log.info(
+            "coded %s batch %d: %d documents, %s bytes -> %s ids in %.1f s (%s B/s)",
+            self.files[batch.file].rsplit("/", 1)[-1],
+            batch.batch,
+            counts.documents,
+            f"{counts.raw_bytes:,}",
+            f"{counts.tokens:,}",
+            seconds,
+            f"{counts.raw_bytes / max(seconds, 1e-9):,.0f}",
+        )
         yield CodedBatch(
             batch.file,
             batch.batch,

@@ -10,6 +10,7 @@ starts.  Beam's own options pass through unchanged: DirectRunner locally, Datafl
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -32,6 +33,8 @@ from pipelines.packing import check_geometry, pack
 SEQ_LEN = 512  # the paper's M2 sequence length
 BATCH_BYTES = 1 << 20  # text per coding batch: ~450 C4 documents, a few hundred lanes
 MAX_DOCUMENT_BYTES = 64 << 20
+
+log = logging.getLogger(__name__)
 
 
 class PlanError(ValueError):
@@ -76,7 +79,7 @@ def plan(config: Config, options: PipelineOptions) -> dict:
         "models": models,
         "files": files,
         "versions": manifest.versions(),
-        "runner": str(options.view_as(StandardOptions).runner or "DirectRunner"),
+        "runner": str(options.view_as(StandardOptions).runner),
         "started": time.time(),
     }
 
@@ -164,11 +167,22 @@ def build(p: beam.Pipeline, config: Config, fixed: dict) -> None:
 def run(config: Config, beam_args: Sequence[str], wait: bool = True):
     """Plans, builds and runs the pipeline; returns Beam's PipelineResult."""
     options = PipelineOptions(list(beam_args), save_main_session=False)
+    standard = options.view_as(StandardOptions)
+    standard.runner = standard.runner or "DirectRunner"
     fixed = plan(config, options)
     direct = options.view_as(DirectOptions)
     if config.coder_threads is None and direct.direct_running_mode == "multi_processing":
         cores = len(os.sched_getaffinity(0))  # one worker process per core unless told otherwise
         config.coder_threads = max(1, cores // (direct.direct_num_workers or cores))
+    log.info(
+        "%d input file(s) -> %s-NNNNN-of-%05d%s with %s on %s",
+        len(fixed["files"]),
+        config.output,
+        config.num_shards,
+        shards.SUFFIX,
+        fixed["tokenizer"],
+        fixed["runner"],
+    )
     p = beam.Pipeline(options=options)
     build(p, config, fixed)
     result = p.run()

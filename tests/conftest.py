@@ -129,12 +129,12 @@ def tiny_m1(tmp_path_factory, c4_sample) -> Path:
     from compressor.m1.checkpoint import load_model
     from compressor.m1.coding import INTEGER_FILE
     from compressor.m1.integer import IntegerM1
-    from compressor.m1.model import M1Config
+    from compressor.m1.model import SIZES
     from compressor.m1.train import TrainConfig, train
 
     docs = list(read_documents(c4_sample, limit=60))
     out = tmp_path_factory.mktemp("tiny-m1")
-    config = M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)
+    config = SIZES["tiny"]
     fast = TrainConfig(steps=60, eval_every=1000, lr=3e-3, batch_tokens=512, long_len=64, short_len=24, warmup=5)
     train(docs[:50], [], out, config, fast, log=lambda s: None)
     IntegerM1.calibrate(load_model(out), docs[:8]).save(out / INTEGER_FILE)

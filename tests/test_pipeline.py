@@ -242,3 +242,23 @@ def test_inspect_shows_the_manifest_and_records_as_text(m1_shards):
     assert "equal_info_ac:b=16" in proc.stdout and proc.stdout.count("\nrecord ") == 2
     first = Record.from_bytes(next(read_shard(str(out / "in_memory" / "eq16-00000-of-00003.array_record"))))
     assert f"ids: {first.ids[:24].tolist()}" in proc.stdout
+
+
+def test_demo_runs_on_text_every_python_carries(tmp_path):
+    env = {**os.environ, "EQINFO_C4_SAMPLE": str(tmp_path / "absent.json.gz")}
+    args = ["demo", "--size", "tiny", "--minutes", "0.05", "--limit", "30", "--held-out", "3", "--out", tmp_path]
+    proc = subprocess.run(
+        [sys.executable, "-m", "compressor.cli", *map(str, args)], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pydoc_data.topics" in proc.stdout
+    assert "3 of 3 documents decoded, checksums verified, identical to the input" in proc.stdout
+    assert manifests.read(str(tmp_path / "shards" / "eq16"))["counts"]["documents"] == 3
+
+
+def test_bench_pipeline_reports_every_run_and_checks_the_shards(c4_sample):
+    proc = eqinfo("bench", "pipeline", "--input", c4_sample, "--tokenizer", "gzip:v=256", "--limit", "20")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [r["run"] for r in result["runs"]][0] == "in-process engine" and len(result["runs"]) == 4
+    assert result["exact"] is True and result["documents"] == 20 and result["two_worker_speedup"] > 0

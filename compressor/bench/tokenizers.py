@@ -7,9 +7,10 @@ order-2 model is expected to fall short of those figures.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from compressor.spec import Spec
@@ -53,22 +54,31 @@ def paper_figure(spec: Spec) -> float | None:
     return PAPER.get((spec.method, spec.get("b"), spec.get("v")))
 
 
-def run(
-    docs_fit: Sequence[bytes],
-    docs_test: Sequence[bytes],
-    specs: Sequence[str] = DEFAULT_SPECS,
-    spm_vocab_size: int = 32000,
-) -> dict:
-    """run_check's figures for each spec; `spm_vocab_size` is an upper bound a small corpus may not reach."""
-    results, spm_vocab = [], None
+@contextlib.contextmanager
+def fitted_specs(docs_fit: Sequence[bytes], specs: Sequence[str], spm_vocab_size: int = 32000) -> Iterator[list[str]]:
+    """The specs with {fit} and {spm} filled in: a file of docs_fit, and a SentencePiece model
+    trained on it (an upper bound on its size that a small corpus may not reach); both last as
+    long as the block."""
     with tempfile.TemporaryDirectory(prefix="eqinfo-bench-") as tmp:
         fit = Path(tmp) / "fit.jsonl"
         fit.write_text("".join(json.dumps({"text": d.decode("utf-8")}) + "\n" for d in docs_fit), encoding="utf-8")
         spm = Path(tmp) / "spm.model"
         if any("{spm}" in s for s in specs):
             train_sentencepiece(docs_fit, spm.with_suffix(""), spm_vocab_size, hard_vocab_limit=False)
-        for template in specs:
-            tok = parse_spec(template.replace("{fit}", str(fit)).replace("{spm}", str(spm)))
+        yield [s.replace("{fit}", str(fit)).replace("{spm}", str(spm)) for s in specs]
+
+
+def run(
+    docs_fit: Sequence[bytes],
+    docs_test: Sequence[bytes],
+    specs: Sequence[str] = DEFAULT_SPECS,
+    spm_vocab_size: int = 32000,
+) -> dict:
+    """run_check's figures for each spec."""
+    results, spm_vocab = [], None
+    with fitted_specs(docs_fit, specs, spm_vocab_size) as filled:
+        for template, spec in zip(specs, filled, strict=True):
+            tok = parse_spec(spec)
             summary = run_check(tok, docs_test)
             summary["tokenizer"] = template
             summary["paper_bytes_per_token"] = paper_figure(Spec.parse(tok.spec))

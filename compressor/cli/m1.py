@@ -77,7 +77,7 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
 )
 @click.option(
     "--size",
-    type=click.Choice(["paper", "tiny"]),
+    type=click.Choice(["paper", "tiny"]),  # compressor.m1.model.SIZES
     default="paper",
     show_default=True,
     help="paper: 3 layers, d 256, 4 heads, MLP 1024; tiny: for tests.",
@@ -108,11 +108,11 @@ def train_m1(
     limit,
 ):
     """Train M1, the byte-level model that drives the arithmetic coder."""
-    from compressor.m1.model import M1Config
+    from compressor.m1.model import SIZES
     from compressor.m1.train import ResumeError, TrainConfig, train
 
     train_docs, held = _split(inputs, holdout, limit)
-    cfg = M1Config() if size == "paper" else M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)
+    cfg = SIZES[size]
     tc = TrainConfig(
         steps=steps,
         minutes=minutes,

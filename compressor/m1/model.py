@@ -38,6 +38,10 @@ class M1Config:
         return asdict(self)
 
 
+# Named shapes: the paper's M1, and one that trains in seconds for tests and quick demos.
+SIZES = {"paper": M1Config(), "tiny": M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)}
+
+
 def alibi_slopes(n_head: int) -> torch.Tensor:
     """Per-head distance penalties 2^(-8 i / n), i = 1..n (Press et al.)."""
     return torch.tensor([2.0 ** (-8.0 * (i + 1) / n_head) for i in range(n_head)])

@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "pyarrow==25.0.1",  # apache-beam 2.77 caps pyarrow < 26
     "array-record==0.8.6",  # not [beam]: that extra pulls TensorFlow
     "grain==0.2.18",  # reads ArrayRecord shards with checkpointable iterators (no jax or TensorFlow)
+    "matplotlib==3.11.2",  # loss curves and the bits/byte-against-FLOPs plot, as PNG
 ]
 DATAFLOW = ["apache-beam[gcp]==2.77.0"]  # the Dataflow runner and its Google Cloud clients (~120 packages)
 
@@ -85,7 +86,15 @@ setup(
             "decode-shards=pipelines.cli:decode_shards",
             "inspect=pipelines.cli:inspect",
             "demo=pipelines.demo:demo",
+            "train-m2=m2_train.cli:train_m2",
+            "eval-m2=m2_train.cli:eval_m2",
+            "generate=m2_train.cli:generate",
+            "plot-m2=m2_train.cli:plot_m2",
         ],
-        "eqinfo.bench": ["pipeline=pipelines.bench:bench_pipeline", "shards=pipelines.bench:bench_shards"],
+        "eqinfo.bench": [
+            "pipeline=pipelines.bench:bench_pipeline",
+            "shards=pipelines.bench:bench_shards",
+            "m2=m2_train.bench:bench_m2",
+        ],
     },
 )

@@ -7,20 +7,25 @@ Decoding runs all documents in lockstep, one symbol per step, since the model ne
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from compressor import coder
 from compressor.contexts import open_session
-from compressor.models import ALPHABET, EOS, ByteModel
+from compressor.models import EOS, ByteModel
 
 Progress = Callable[[int], None]
+SLACK_BITS = 1e-6  # float rounding in the decoder's running sum of symbol costs
 
 
 class StreamDecodeError(ValueError):
-    """A stream that does not decode to one complete document."""
+    """A stream that does not decode to one complete document; `symbols` holds what decoded
+    before the problem (for showing the start of a sampled stream)."""
+
+    def __init__(self, message: str, symbols: bytes = b""):
+        super().__init__(message)
+        self.symbols = symbols
 
 
 def coded_intervals(symbols: np.ndarray, model: ByteModel) -> tuple[np.ndarray, np.ndarray]:
@@ -41,20 +46,23 @@ def encode_document(symbols: np.ndarray, model: ByteModel) -> tuple[bytes, int, 
     return data, nbits, ideal
 
 
-def max_symbols(nbytes: int, precision: int) -> int:
-    """No valid stream of nbytes holds more symbols: each costs >= -log2((2^P - 256) / 2^P) bits."""
-    cheapest = -math.log2(((1 << precision) - (ALPHABET - 1)) / (1 << precision))
-    return int((nbytes * 8 + 64) / cheapest) + 2
-
-
 def decode_documents(
     streams: Sequence[bytes], model: ByteModel, progress: Progress | None = None
 ) -> list[np.ndarray | StreamDecodeError]:
-    """Each stream -> its document's symbols (ending in EOS), or the error that stopped it."""
+    """Each stream -> its document's symbols (ending in EOS), or the error that stopped it.
+
+    Work is bounded by the streams' information: every interval the encoder narrows to is at
+    most the product of its symbols' quantised probabilities, and a stream of k bits names a
+    cell of width 2^-k inside the final one, so a valid stream's symbols cost at most k bits
+    under the model.  A document whose decoded symbols cost more than its stream's bits, before
+    EOS, is not a stream this coder wrote, and decoding it stops there: a random stream is
+    rejected after about its length in bits over the model's entropy, not after 44 symbols a bit.
+    """
     n = len(streams)
     results: list[np.ndarray | StreamDecodeError | None] = [None] * n
     decoders = [coder.RangeDecoder(s, model.precision) for s in streams]
-    limits = np.array([max_symbols(len(s), model.precision) for s in streams], dtype=np.int64)
+    budget = np.array([8 * len(s) for s in streams], dtype=np.float64)
+    spent = np.zeros(n)
     history = [bytearray() for _ in range(n)]
     session = open_session(model, n)
     live = np.arange(n)
@@ -66,8 +74,10 @@ def decode_documents(
             try:
                 decoders[d].decode_cdfs(cdfs[i : i + 1], step[i : i + 1])
             except ValueError as exc:
-                results[d], step[i] = StreamDecodeError(f"document {d}: {exc}"), -1
+                results[d], step[i] = StreamDecodeError(f"document {d}: {exc}", bytes(history[d])), -1
         got = step[: live.size]
+        ok = np.flatnonzero(got >= 0)
+        spent[live[ok]] += model.precision - np.log2(cdfs[ok, got[ok] + 1] - cdfs[ok, got[ok]])
         grows = got >= 0
         grows[grows] = got[grows] != EOS
         for d, s in zip(live[grows].tolist(), got[grows].tolist(), strict=True):
@@ -77,9 +87,13 @@ def decode_documents(
             session.reset(live[grows][visible_lengths(history, live[grows]) % model.segment == 0])
         for d in live[got == EOS].tolist():
             results[d] = np.append(np.frombuffer(history[d], np.uint8), EOS).astype(np.int32)
-        runaway = live[grows & (visible_lengths(history, live) >= limits[live])]
+        runaway = live[grows & (spent[live] > budget[live] + SLACK_BITS)]
         for d in runaway.tolist():
-            results[d] = StreamDecodeError(f"document {d}: no EOS within {limits[d]} symbols")
+            results[d] = StreamDecodeError(
+                f"document {d}: no EOS within the stream's information: {len(history[d])} symbols "
+                f"cost {spent[d]:.1f} bits under the model, more than its {int(budget[d])} bits",
+                bytes(history[d]),
+            )
         if progress is not None:
             progress(int(live.size))
         live = live[grows & ~np.isin(live, runaway)]

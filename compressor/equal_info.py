@@ -267,3 +267,35 @@ def decode_documents(
         if results[d] is None:
             results[d] = syms_all[order[bounds[d] : bounds[d + 1]]].astype(np.int32)
     return results  # type: ignore[return-value]
+
+
+def decode_windows(values: np.ndarray, model: ByteModel, window_bits: int) -> list[np.ndarray]:
+    """Every window's symbols, each window on its own (the coder and the model restart at every
+    window, so windows decode independently, in parallel lanes): for showing what any stream of
+    windows says, a document's end (EOS) or not."""
+    check_window_bits(window_bits, model.precision)
+    n = values.shape[0]
+    out: list[list[int]] = [[] for _ in range(n)]
+    if not n:
+        return []
+    decoder = coder.WindowDecoder(n, window_bits, model.precision, ALPHABET, EOS)
+    order, lanes = lane_order(np.ones(n, dtype=np.int64), getattr(model, "lanes", None))
+    live, queued = order[:lanes], min(lanes, n)
+    decoder.start(live, values[live])
+    session = open_session(model, n)
+    step = np.empty(n, dtype=np.int32)
+    while live.size:
+        table, rows = session.next_cdfs(live)
+        got = step[: live.size]
+        decoder.step(live, table, np.ascontiguousarray(rows, dtype=np.int32), got)
+        for d, s in zip(live[got >= 0].tolist(), got[got >= 0].tolist(), strict=True):
+            out[d].append(s)
+        grows = (got >= 0) & (got != EOS)
+        session.append(live[grows], got[grows])
+        live = live[grows]
+        if live.size < lanes and queued < n:
+            joining = order[queued : queued + lanes - live.size]
+            queued += joining.size
+            decoder.start(joining, values[joining])
+            live = np.concatenate([live, joining])
+    return [np.array(w, dtype=np.int32) for w in out]

@@ -37,6 +37,17 @@ class Encoded:
     examples: int = 1  # parts coded on their own (compressor/examples.py)
 
 
+@dataclass
+class Prefix:
+    """What the start of an id sequence decodes to, when the whole may not (M2's samples rarely
+    end exactly at a document's end)."""
+
+    text: bytes  # the bytes that decode
+    ids_used: int  # how many of the ids they come from
+    ended: bool  # the ids reach the document's end (EOS)
+    note: str | None = None  # why decoding stops before the last id, or that the document goes on
+
+
 def document_of(symbols: np.ndarray) -> bytes:
     """The bytes of one part's symbols (which end in EOS)."""
     return symbols[:-1].astype(np.uint8).tobytes()
@@ -120,6 +131,31 @@ class EqualInfoAC:
         decoded = equal_info.decode_documents(windows, self.model, self.window_bits, progress=progress)
         return [errors.get(i) or join_parts(i, r, self.example_bytes) for i, r in enumerate(decoded)]
 
+    def decode_prefix(self, tokens: np.ndarray) -> Prefix:
+        """Window by window, each on its own, up to the document's end: the windows of a full part
+        (example_bytes) lead on to the next part, a shorter part's EOS ends the document."""
+        tokens = np.asarray(tokens)
+        bad = np.flatnonzero((tokens < 0) | (tokens >= self.vocab_size))
+        usable = tokens[: bad[0]] if bad.size else tokens
+        nb = self.window_bits // 8
+        data = tokens_to_bytes(usable, self.token_bits)
+        values = np.frombuffer(data[: len(data) // nb * nb], np.uint8).reshape(-1, nb)
+        text, part = bytearray(), 0
+        for windows, w in enumerate(equal_info.decode_windows(values, self.model, self.window_bits), 1):
+            body = w[w != EOS]
+            text += body.astype(np.uint8).tobytes()
+            part += body.size
+            if w.size and w[-1] == EOS:
+                if part < self.example_bytes:
+                    used = -(-windows * self.window_bits // self.token_bits)
+                    rest = values.shape[0] - windows
+                    note = f"{rest} window(s) after the document's end" if rest else None
+                    return Prefix(bytes(text), used, True, note)
+                part = 0
+        used = len(data) // nb * nb * 8 // self.token_bits
+        note = f"id {bad[0]} = {tokens[bad[0]]} is outside the vocabulary" if bad.size else None
+        return Prefix(bytes(text), used, False, note or "the ids end inside the document (no EOS yet)")
+
 
 class ArithmeticCoding:
     """One arithmetic-coded stream per example, cut into `token_bits`-bit tokens.
@@ -177,7 +213,8 @@ class ArithmeticCoding:
             still = []
             for i, r in zip(live, decoded, strict=True):
                 if isinstance(r, ValueError):
-                    results[i] = DecodeError(str(r).replace("document ", f"document {i} part {len(parts[i])}: ", 1))
+                    reason = str(r).split(": ", 1)[-1]  # arithmetic's message names the lane, not the document
+                    results[i] = DecodeError(f"document {i} part {len(parts[i])}: {reason}")
                     continue
                 part = document_of(r)
                 again, _, _ = self._encode_part(part)  # canonical form: exactly the tokens handed in
@@ -196,3 +233,24 @@ class ArithmeticCoding:
                 error = split_error(i, [len(p) for p in parts[i]], self.example_bytes)
                 results[i] = error or b"".join(parts[i])
         return results  # type: ignore[return-value]
+
+    def decode_prefix(self, tokens: np.ndarray) -> Prefix:
+        """Part after part until one does not decode or the document ends."""
+        tokens = np.asarray(tokens)
+        text, offset = bytearray(), 0
+        while offset < tokens.size:
+            try:
+                stream = tokens_to_bytes(tokens[offset:], self.token_bits)
+            except TokenError as exc:
+                return Prefix(bytes(text), offset, False, str(exc))
+            [r] = arithmetic.decode_documents([stream], self.model)
+            if isinstance(r, arithmetic.StreamDecodeError):
+                reason = str(r).split(": ", 1)[-1]
+                return Prefix(bytes(text + r.symbols), tokens.size, False, f"the stream stops decoding: {reason}")
+            part = document_of(r)
+            text += part
+            offset += self._encode_part(part)[0].size
+            if len(part) < self.example_bytes:
+                note = f"{tokens.size - offset} id(s) after the document's end" if offset < tokens.size else None
+                return Prefix(bytes(text), offset, True, note)
+        return Prefix(bytes(text), offset, False, "the ids end inside the document (no EOS yet)")

@@ -17,6 +17,7 @@ import numpy as np
 import sentencepiece as spm
 
 from compressor import storage
+from compressor.methods import Prefix
 from compressor.spec import Spec, SpecError
 from compressor.tokenizers import Text, Tokenizer, TokenizerDecodeError, TokenizerEncodeError, as_bytes
 
@@ -124,6 +125,14 @@ class SentencePiece(Tokenizer):
             except ValueError as exc:
                 out.append(TokenizerDecodeError(f"document {i}: {exc}"))
         return out
+
+    def decode_prefix(self, ids: np.ndarray | Sequence[int]) -> Prefix:
+        arr = np.asarray(ids, dtype=np.int64)
+        ok = (arr >= 0) & (arr < self.vocab_size)
+        ok[ok] = self._decodable[arr[ok]]
+        end = int(np.argmin(ok)) if not ok.all() else arr.size
+        note = f"id {end} = {arr[end]} is no piece that text encodes to" if end < arr.size else None
+        return Prefix(b"".join([self._pieces[k] for k in arr[:end].tolist()]), end, False, note)  # type: ignore[misc]
 
     def _decode_one(self, arr: np.ndarray) -> bytes:
         if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):

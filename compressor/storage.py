@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -53,6 +54,15 @@ def gcs_filesystem():
     return GCSFileSystem(endpoint_url=endpoint, token="anon", **kwargs)
 
 
+def fsspec_options(path: str) -> dict:
+    """Keyword arguments that make fsspec's own gs:// filesystem (as libraries such as DCP open
+    it) talk to the same endpoint as gcs_filesystem()."""
+    if not is_gcs_url(path) or not os.environ.get(GCS_ENDPOINT_ENV):
+        return {}
+    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    return {"endpoint_url": os.environ[GCS_ENDPOINT_ENV], "token": "anon"}
+
+
 def _remote(action: str, path: str, call):
     """Runs a gcsfs call; its many exception types become one StorageError naming the path."""
     try:
@@ -63,8 +73,10 @@ def _remote(action: str, path: str, call):
         raise StorageError(f"{path}: cannot {action} ({exc})") from None
 
 
-def join(base: str, name: str) -> str:
-    return f"{base.rstrip('/')}/{name}" if is_gcs_url(base) else str(Path(base) / name)
+def join(base: str, *names: str) -> str:
+    if is_gcs_url(base):
+        return "/".join([base.rstrip("/"), *names])
+    return str(Path(base, *names))
 
 
 def exists(path: str) -> bool:
@@ -130,6 +142,22 @@ def remove(path: str) -> None:
         _remote("remove", path, lambda fs: fs.rm_file(path))
     else:
         Path(path).unlink(missing_ok=True)
+
+
+def remove_tree(path: str) -> None:
+    """Removes a directory (a gs:// prefix) and everything under it; nothing if it is absent."""
+    if is_gcs_url(path):
+        _remote("remove", path, lambda fs: fs.rm(path, recursive=True) if fs.exists(path) else None)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def list_names(path: str) -> list[str]:
+    """Names directly under a directory (a gs:// prefix), sorted; [] if it is absent."""
+    if is_gcs_url(path):
+        found = _remote("list", path, lambda fs: fs.ls(path, detail=False) if fs.exists(path) else [])
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in found)
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
 
 def match(pattern: str) -> list[str]:

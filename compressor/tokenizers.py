@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compressor import examples, methods
-from compressor.methods import DecodeError
+from compressor.methods import DecodeError, Prefix
 from compressor.models import ByteModel
 from compressor.spec import VOCABS, Spec, SpecError, load_model
 from compressor.tokens import TokenError, bits_to_tokens, tokens_to_bytes
@@ -101,6 +101,15 @@ class Tokenizer(ABC):
     def encode(self, text: Text) -> np.ndarray:
         return self.encode_batch([text])[0]
 
+    def decode_prefix(self, ids: np.ndarray | Sequence[int]) -> Prefix:
+        """What the start of `ids` decodes to, and where and why decoding stops: for M2's samples,
+        which rarely end at a document's end.  Never raises for bad ids."""
+        arr = np.asarray(ids)
+        [r] = self.try_decode_batch([arr])
+        if isinstance(r, TokenizerDecodeError):
+            return Prefix(b"", 0, False, str(r))
+        return Prefix(r, arr.size, False)
+
     def decode(self, ids: np.ndarray | Sequence[int]) -> bytes:
         return self.decode_batch([np.asarray(ids)])[0]
 
@@ -125,6 +134,18 @@ class Bytes(Tokenizer):
             except TokenError as exc:
                 out.append(TokenizerDecodeError(f"document {i}: {exc}"))
         return out
+
+    def decode_prefix(self, ids: np.ndarray | Sequence[int]) -> Prefix:
+        arr = np.asarray(ids, dtype=np.int64)
+        end = _first_outside(arr, 256)
+        note = f"id {end} = {arr[end]} is not a byte" if end < arr.size else None
+        return Prefix(arr[:end].astype(np.uint8).tobytes(), end, False, note)
+
+
+def _first_outside(ids: np.ndarray, vocab_size: int) -> int:
+    """Index of the first id outside 0..vocab_size-1 (len(ids) if none)."""
+    bad = np.flatnonzero((ids < 0) | (ids >= vocab_size))
+    return int(bad[0]) if bad.size else ids.size
 
 
 class GZip(Tokenizer):
@@ -164,6 +185,23 @@ class GZip(Tokenizer):
             except ValueError as exc:  # TokenError included
                 out.append(TokenizerDecodeError(f"document {i}: {exc}"))
         return out
+
+    def decode_prefix(self, ids: np.ndarray | Sequence[int]) -> Prefix:
+        arr = np.asarray(ids, dtype=np.int64)
+        end = _first_outside(arr, self.vocab_size)
+        stream, text = tokens_to_bytes(arr[:end], self.token_bits), bytearray()
+        while stream:
+            inflater = zlib.decompressobj(wbits=31)
+            try:
+                text += inflater.decompress(stream, self.example_bytes + 1)
+            except zlib.error as exc:
+                return Prefix(bytes(text), end, False, f"not a gzip stream from here ({exc})")
+            if not inflater.eof:
+                return Prefix(bytes(text), end, False, "the ids end inside a gzip member")
+            rest = inflater.unused_data
+            stream = rest[1:] if self.token_bits == 16 and (len(stream) - len(rest)) % 2 else rest
+        note = f"id {end} = {arr[end]} is outside the vocabulary" if end < arr.size else None
+        return Prefix(bytes(text), end, True, note)
 
     def _decode_one(self, i: int, ids: np.ndarray) -> bytes:
         stream = tokens_to_bytes(ids, self.token_bits)
@@ -217,6 +255,9 @@ class _Coded(Tokenizer):
     def try_decode_batch(self, ids: Sequence[np.ndarray]) -> list[bytes | TokenizerDecodeError]:
         decoded = self.codec.decode_batch([np.asarray(t) for t in ids])
         return [TokenizerDecodeError(str(r)) if isinstance(r, DecodeError) else r for r in decoded]
+
+    def decode_prefix(self, ids: np.ndarray | Sequence[int]) -> Prefix:
+        return self.codec.decode_prefix(np.asarray(ids, dtype=np.int64))
 
 
 class AC(_Coded):

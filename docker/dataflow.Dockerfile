@@ -17,6 +17,7 @@ WORKDIR /opt/eqinfo
 COPY setup.py pyproject.toml README.md ./
 COPY compressor ./compressor
 COPY pipelines ./pipelines
+COPY m2_train ./m2_train
 
 # PyPI's torch wheel for Linux x86-64 is the CUDA build and carries its CUDA libraries; the
 # driver comes from Dataflow (install-nvidia-driver).  The import checks the extension built.

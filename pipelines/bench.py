@@ -18,8 +18,8 @@ import numpy as np
 
 from compressor.cli.common import CORPUS, documents
 from compressor.records import Record
+from compressor.shardset import read_manifest, read_shard
 from compressor.tokenizers import parse_spec
-from pipelines.shards import read_shard
 
 RUNS = {
     "pipeline, in_memory": ["--direct_running_mode", "in_memory"],
@@ -147,7 +147,6 @@ def run_shards(docs_fit: list[bytes], docs_test: list[bytes], specs, model: str,
     """Each spec through the pipeline (in_memory): bytes per token, shard size, exact decoding."""
     from compressor.bench.tokenizers import fitted_specs, paper_figure
     from compressor.spec import Spec
-    from pipelines import manifest
     from pipelines.compress import Config
     from pipelines.compress import run as run_pipeline
     from pipelines.decode import decode_shards
@@ -162,7 +161,7 @@ def run_shards(docs_fit: list[bytes], docs_test: list[bytes], specs, model: str,
             started = time.perf_counter()
             run_pipeline(Config([str(source)], prefix, spec, seq_len=seq_len), ["--direct_running_mode", "in_memory"])
             seconds = time.perf_counter() - started
-            m = manifest.read(prefix)
+            m = read_manifest(prefix)
             c = m["counts"]
             row = {
                 "tokenizer": specs[i],

@@ -21,7 +21,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.utils.shared import Shared
 
-from compressor import storage
+from compressor import shardset, storage
 from compressor.records import id_bytes_for
 from compressor.spec import SpecError
 from compressor.tokenizers import parse_spec
@@ -31,7 +31,10 @@ from pipelines.inputs import NAMESPACE, REJECTED, ReadBatches
 from pipelines.packing import check_geometry, pack
 
 SEQ_LEN = 512  # the paper's M2 sequence length
-BATCH_BYTES = 1 << 20  # text per coding batch: ~450 C4 documents, a few hundred lanes
+# Text per coding batch: its examples share the model's lanes (256 on a CPU: compressor/m1/coding.py),
+# and a batch takes at least as many steps as its longest example (10,240), so a batch should
+# hold lanes x 10 KB: 4 MiB suits CPU workers, 64 MiB a GPU's 4096 lanes.
+BATCH_BYTES = 4 << 20
 MAX_DOCUMENT_BYTES = 64 << 20
 
 log = logging.getLogger(__name__)
@@ -179,7 +182,7 @@ def run(config: Config, beam_args: Sequence[str], wait: bool = True):
         len(fixed["files"]),
         config.output,
         config.num_shards,
-        shards.SUFFIX,
+        shardset.SUFFIX,
         fixed["tokenizer"],
         fixed["runner"],
     )

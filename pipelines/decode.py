@@ -15,11 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compressor import storage
+from compressor import shardset, storage
 from compressor.records import Record, digest
 from compressor.tokenizers import Tokenizer, parse_spec
-from pipelines import manifest as manifests
-from pipelines import shards
 from pipelines.packing import CodedDoc, PackingError, unpack
 
 BATCH_IDS = 1 << 19  # ids decoded together (many documents in lockstep)
@@ -42,7 +40,7 @@ def read_records(manifest: dict) -> dict[int, list[Record]]:
     """Every record of every shard, grouped by input file, in record order."""
     by_file: dict[int, list[Record]] = defaultdict(list)
     for shard in manifest["shards"]:
-        for data in shards.read_shard(shard["path"]):
+        for data in shardset.read_shard(shard["path"]):
             record = Record.from_bytes(data)
             by_file[record.file].append(record)
     for records in by_file.values():
@@ -79,7 +77,7 @@ def _line(path: str, doc: CodedDoc, spans: list[int], result: bytes | ValueError
 
 def decode_shards(prefix: str, output: str, progress: Callable[[int], None] | None = None) -> DecodeSummary:
     """Writes every document of a shard prefix to `output` (JSON lines, in input order)."""
-    manifest = manifests.read(prefix)
+    manifest = shardset.read_manifest(prefix)
     tokenizer: Tokenizer = parse_spec(manifest["tokenizer"])
     summary = DecodeSummary()
     tmp = storage.staging_path(output)

@@ -60,7 +60,7 @@ def train_m1(docs: list[bytes], held_out: list[bytes], out: Path, size: str, min
 def demo(input_path, out, m1_path, minutes, size, limit, held_out, window_bits):
     """Train M1, compress held-out text into EqualInfoAC shards with Beam, decode them back."""
     from compressor.demo_text import default_documents
-    from pipelines import manifest
+    from compressor.shardset import read_manifest
     from pipelines.cli import configure_logging, manifest_table
     from pipelines.compress import Config, run
     from pipelines.decode import decode_shards
@@ -86,8 +86,9 @@ def demo(input_path, out, m1_path, minutes, size, limit, held_out, window_bits):
     prefix = str(out / "shards" / f"eq{window_bits}")
     click.echo(f"\n2/3  compress {len(test_docs)} held-out documents: Beam DirectRunner, 2 worker processes, {spec}")
     started = time.perf_counter()
-    run(Config([str(held)], prefix, spec, num_shards=2), BEAM_ARGS)
-    click.echo(manifest_table(manifest.read(prefix)))
+    half = sum(map(len, test_docs)) // 2 + 1  # two batches, one per worker
+    run(Config([str(held)], prefix, spec, num_shards=2, batch_bytes=half), BEAM_ARGS)
+    click.echo(manifest_table(read_manifest(prefix)))
     click.echo(f"\n3/3  decode every document from the shards alone ({time.perf_counter() - started:.0f} s so far)")
     decoded = out / "decoded.jsonl"
     summary = decode_shards(prefix, str(decoded))

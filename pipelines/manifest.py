@@ -1,4 +1,5 @@
-"""`PREFIX.manifest.json` and `PREFIX.rejected.jsonl`: what a compression run wrote, and what it refused.
+"""Writing `PREFIX.manifest.json` and `PREFIX.rejected.jsonl`: what a compression run wrote, and what
+it refused (compressor/shardset.py reads them back).
 
 The manifest names everything needed to use or reproduce the shards: the tokenizer spec and the
 hashes of the models it loads, the input files (records refer to them by index), every shard
@@ -16,21 +17,8 @@ from importlib.metadata import version
 from compressor import storage
 from compressor.examples import EXAMPLE_BYTES
 from compressor.records import VERSION as RECORD_LAYOUT
+from compressor.shardset import FORMAT, manifest_path, rejected_path
 from compressor.spec import Spec
-
-FORMAT = "eqinfo-shards"
-
-
-class ManifestError(ValueError):
-    """A prefix without a readable manifest of this format."""
-
-
-def manifest_path(prefix: str) -> str:
-    return f"{prefix}.manifest.json"
-
-
-def rejected_path(prefix: str) -> str:
-    return f"{prefix}.rejected.jsonl"
 
 
 def model_files(spec: str) -> dict[str, dict]:
@@ -105,19 +93,3 @@ def write(prefix: str, manifest: dict, rejections: list[dict], files: list[str])
     rows = sorted(rejections, key=lambda r: (order.get(r["file"], len(order)), r["line"], r["reason"]))
     storage.write_bytes(rejected_path(prefix), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
     storage.write_bytes(manifest_path(prefix), (json.dumps(manifest, indent=1) + "\n").encode())
-
-
-def read(prefix: str) -> dict:
-    """The manifest of a shard prefix; ManifestError if there is none or it is not ours."""
-    path = manifest_path(prefix)
-    try:
-        manifest = json.loads(storage.read_bytes(path))
-    except storage.StorageError as exc:
-        raise ManifestError(f"{exc} (is {prefix!r} the --output of `eqinfo compress`?)") from None
-    except ValueError as exc:
-        raise ManifestError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ManifestError(f"{path}: not an eqinfo shard manifest")
-    if manifest.get("record_layout") != RECORD_LAYOUT:
-        raise ManifestError(f"{path}: record layout {manifest.get('record_layout')}; this code reads {RECORD_LAYOUT}")
-    return manifest

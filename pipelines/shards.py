@@ -10,16 +10,16 @@ and the spec: never on the runner, the workers or the bundles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from array_record.python.array_record_module import ArrayRecordReader, ArrayRecordWriter
+from array_record.python.array_record_module import ArrayRecordWriter
 
 from compressor import storage
 from compressor.records import Record
+from compressor.shardset import SUFFIX, shard_path
 
-SUFFIX = ".array_record"
 # The AC methods' ids are close to random bytes: compressing them costs time and saves nothing.
 COMPRESSION = {"bytes": "zstd:3", "sentencepiece": "zstd:3"}
 DEFAULT_COMPRESSION = "uncompressed"
@@ -27,10 +27,6 @@ DEFAULT_COMPRESSION = "uncompressed"
 
 def compression_for(method: str) -> str:
     return COMPRESSION.get(method, DEFAULT_COMPRESSION)
-
-
-def shard_path(prefix: str, index: int, count: int) -> str:
-    return f"{prefix}-{index:05d}-of-{count:05d}{SUFFIX}"
 
 
 def shard_of(file: int, index: int, count: int) -> int:
@@ -72,17 +68,6 @@ def write_shard(prefix: str, index: int, count: int, records: Iterable[tuple[int
     finally:
         Path(tmp).unlink(missing_ok=True)
     return ShardInfo(index, final, len(ordered), ids, raw, docs, size)
-
-
-def read_shard(path: str) -> Iterator[bytes]:
-    """Every record of one shard, in order (a gs:// shard is staged locally first)."""
-    reader = ArrayRecordReader(str(storage.local_copy(path)))
-    try:
-        n = reader.num_records()
-        for start in range(0, n, 1024):
-            yield from reader.read(list(range(start, min(n, start + 1024))))
-    finally:
-        reader.close()
 
 
 def stale_temporaries(prefix: str) -> list[str]:

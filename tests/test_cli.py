@@ -130,7 +130,7 @@ def test_bench_windows_small(c4_sample):
 def test_help_explains_commands():
     proc = eqinfo("--help")
     assert proc.returncode == 0
-    for cmd in ("codec-check", "bench", "train-m1", "encode"):
+    for cmd in ("codec-check", "bench", "train-m1", "encode", "compress", "decode-shards", "train-m2", "generate"):
         assert cmd in proc.stdout
     proc = eqinfo("codec-check", "--help")
     assert "--window-bits" in proc.stdout and "StaticAC" in proc.stdout

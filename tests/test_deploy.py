@@ -52,7 +52,7 @@ def test_dockerfiles_pass_hadolint_and_ship_every_package(dockerfile):
     proc = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = dockerfile.read_text()
-    for package in ("compressor", "pipelines"):
+    for package in ("compressor", "pipelines", "m2_train"):
         assert f"COPY {package} ./{package}" in text
 
 

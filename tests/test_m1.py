@@ -19,7 +19,7 @@ from compressor.m1.evaluate import bits_per_byte
 from compressor.m1.integer import IntegerM1
 from compressor.m1.model import BOS, M1, M1Config
 from compressor.m1.train import ResumeError, TrainConfig, ema_decay, train
-from compressor.methods import EqualInfoAC
+from compressor.methods import ArithmeticCoding, EqualInfoAC
 from compressor.models import symbols_of
 
 TINY = M1Config(n_layer=2, d_model=64, n_head=4, d_mlp=128)
@@ -157,6 +157,22 @@ def test_documents_taking_lanes_in_turn_code_and_decode_the_same(tiny, docs, lan
     got = [e.tokens for e in in_turn.encode_batch(texts)]
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
     assert in_turn.decode_batch(got) == texts
+
+
+@pytest.mark.parametrize("kind", ["ac", "equal_info_ac"])
+def test_random_streams_are_rejected_in_work_proportional_to_their_length(tiny, kind):
+    """Decoding stops once the decoded symbols cost more than the stream's bits (plain AC), or
+    at each window's end (Equal-Info): M1 steps grow with the stream, never run away."""
+    _, integer, _ = tiny
+    model = M1ByteModel(integer)
+    codec = ArithmeticCoding(model, 16) if kind == "ac" else EqualInfoAC(model, 32, 16)
+    rng = np.random.default_rng(0)
+    for tokens in (4, 16, 32):
+        streams = [rng.integers(0, 1 << 16, tokens).astype(np.int32) for _ in range(4)]
+        steps = []
+        results = codec.decode_batch(streams, progress=steps.append)
+        assert all(isinstance(r, ValueError) for r in results)
+        assert sum(steps) <= 4 * 16 * tokens  # under one M1 step per stream bit (the old cap: 44)
 
 
 @pytest.mark.parametrize("segment,max_tokens", [(1024, 1 << 16), (5, 8)])

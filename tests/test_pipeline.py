@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from conftest import url
 
+from compressor import shardset
 from compressor.corpus import read_documents
 from compressor.records import Record
+from compressor.shardset import read_shard
 from compressor.tokenizers import parse_spec
 from pipelines import bench
-from pipelines import manifest as manifests
 from pipelines.compress import Config, run
 from pipelines.decode import decode_shards
-from pipelines.shards import read_shard
 
 
 def eqinfo(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -86,7 +86,7 @@ def test_both_running_modes_write_identical_shards_that_decode_exactly(m1_shards
     a, b = shard_bytes(out / "in_memory" / "eq16"), shard_bytes(out / "multi_processing" / "eq16")
     assert list(a) == [f"eq16-{i:05d}-of-00003.array_record" for i in range(3)]
     assert a == b  # byte for byte, whichever process and bundle coded each batch
-    m = manifests.read(str(out / "in_memory" / "eq16"))
+    m = shardset.read_manifest(str(out / "in_memory" / "eq16"))
     summary = json.loads(procs["in_memory"].stdout.strip().splitlines()[-1])
     assert m["counts"]["documents"] == summary["documents"] == len(docs)
     assert m["counts"]["raw_bytes"] == sum(map(len, docs)) and m["rejected"] == {}
@@ -149,11 +149,11 @@ def test_bad_input_goes_to_dead_letters_and_every_good_document_to_the_shards(tm
     prefix = tmp_path / "out" / "gz"
     config = Config([str(bad), str(plain), str(cut)], str(prefix), "gzip:v=65536", seq_len=32, num_shards=2)
     result = run(config, ["--direct_running_mode", "in_memory"])
-    m = manifests.read(str(prefix))
+    m = shardset.read_manifest(str(prefix))
     expected = {"invalid_unicode": 1, "invalid_utf8": 2, "malformed_json": 1, "missing_text": 2}
     expected.update(empty_text=1, text_not_string=1, unreadable=1)
     assert m["rejected"] == expected and m["counts"]["rejected"] == 9
-    letters = [json.loads(line) for line in Path(manifests.rejected_path(str(prefix))).read_text().splitlines()]
+    letters = [json.loads(line) for line in Path(shardset.rejected_path(str(prefix))).read_text().splitlines()]
     assert [(r["file"], r["line"], r["reason"]) for r in letters][:8] == [
         (str(bad), i + 1, reason) for i, (_, reason) in enumerate(BAD_LINES) if reason
     ] + [(str(plain), 1, "invalid_utf8")]
@@ -182,7 +182,7 @@ def test_gs_inputs_models_and_outputs(gcs, tiny_m1, c4_files, tmp_path):
     run(config, [])
     names = ("-00000-of-00002.array_record", "-00001-of-00002.array_record", ".manifest.json", ".rejected.jsonl")
     assert sorted(gcs.ls(url("out"))) == [f"corpus/out/eq{name}" for name in names]
-    m = manifests.read(prefix)
+    m = shardset.read_manifest(prefix)
     assert m["files"] == [url("in/a.jsonl")] and m["models"]["m1"]["path"] == url("m1/integer.safetensors")
     decoded = tmp_path / "docs.jsonl"
     assert decode_shards(prefix, str(decoded)).exact
@@ -215,7 +215,7 @@ def test_a_killed_run_never_shows_a_partial_shard_and_a_rerun_completes_it(tmp_p
     reference_shards = shard_bytes(reference)
     for name, data in shard_bytes(prefix).items():  # whatever is visible is complete
         assert data == reference_shards[name]
-    assert not Path(manifests.manifest_path(str(prefix))).exists()
+    assert not Path(shardset.manifest_path(str(prefix))).exists()
     assert eqinfo(*args, "--output", prefix).returncode == 0
     assert shard_bytes(prefix) == reference_shards
     assert not list(prefix.parent.glob(".bytes-*")), "the rerun removes what the killed run left"
@@ -254,7 +254,7 @@ def test_demo_runs_on_text_every_python_carries(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "pydoc_data.topics" in proc.stdout
     assert "3 of 3 documents decoded, checksums verified, identical to the input" in proc.stdout
-    assert manifests.read(str(tmp_path / "shards" / "eq16"))["counts"]["documents"] == 3
+    assert shardset.read_manifest(str(tmp_path / "shards" / "eq16"))["counts"]["documents"] == 3
 
 
 def test_bench_pipeline_reports_every_run_and_checks_the_shards(c4_sample):

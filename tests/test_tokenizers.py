@@ -252,9 +252,12 @@ def test_gzip_16_bit_padding_is_exactly_one_zero_byte():
 
 def test_coded_methods_report_undecodable_streams(tokenizers):
     tok = tokenizers["ac:v=65536,model=order2,fit={fit}"]
-    ids = tok.encode(b"trailing tokens are not canonical")
-    with pytest.raises(TokenizerDecodeError, match="canonical"):
-        tok.decode(np.append(ids, 5))
+    [doc] = tok.encode_detailed([b"padding bits are not canonical"])
+    assert doc.padding_bits > 0
+    with pytest.raises(TokenizerDecodeError, match="canonical"):  # decodes the same: the stream is prefix-free
+        tok.decode(doc.ids ^ np.eye(1, doc.ids.size, doc.ids.size - 1, dtype=np.int32)[0])
+    with pytest.raises(TokenizerDecodeError, match="document 0 part 1: "):  # a trailing token is no stream
+        tok.decode(np.append(doc.ids, 5))
     eq = tokenizers["equal_info_ac:b=16,v=256,model=order2,fit={fit}"]
     ids = eq.encode(b"three windows at least, surely")
     [r] = eq.try_decode_batch([ids[:-1]])

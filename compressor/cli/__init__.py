@@ -2,7 +2,7 @@
 
 `compressor/` contributes its own commands here.  `pipelines/` and `m2_train/` depend on
 `compressor/`, never the other way, so their commands join through the entry-point groups
-`eqinfo.commands` and `eqinfo.bench` declared in setup.py and are loaded by name at start-up.
+`eqinfo.commands` and `eqinfo.bench` declared in setup.py, loaded when the command line runs.
 """
 
 from __future__ import annotations
@@ -13,18 +13,33 @@ import click
 
 from compressor.cli import coding, m1, tokenize
 
-PLUGIN_GROUPS = {"eqinfo.commands": "main", "eqinfo.bench": "bench"}
 
+class PluginGroup(click.Group):
+    """A click group that adds the commands registered under an entry-point group the first time
+    its commands are listed or looked up (not on import: a plugin may import this package)."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """Training LLMs over neurally compressed text: exact Equal-Info arithmetic coding, the Beam
-    pipeline that writes M2's token shards, and M2's training."""
+    def __init__(self, *args, entry_point_group: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.entry_point_group, self.loaded = entry_point_group, False
 
+    def _load(self) -> None:
+        if self.loaded:
+            return
+        self.loaded = True
+        for ep in sorted(entry_points(group=self.entry_point_group), key=lambda e: e.name):
+            try:
+                command = ep.load()
+            except ImportError as exc:
+                command = _unavailable(ep.name, exc)
+            self.add_command(command, ep.name)
 
-@main.group()
-def bench() -> None:
-    """Benchmarks, each against a named reference in the same run."""
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        self._load()
+        return super().get_command(ctx, name)
 
 
 def _unavailable(name: str, error: Exception) -> click.Command:
@@ -37,15 +52,17 @@ def _unavailable(name: str, error: Exception) -> click.Command:
     return command
 
 
-def _add_plugins() -> None:
-    groups = {"main": main, "bench": bench}
-    for group_name, target in PLUGIN_GROUPS.items():
-        for ep in sorted(entry_points(group=group_name), key=lambda e: e.name):
-            try:
-                command = ep.load()
-            except ImportError as exc:
-                command = _unavailable(ep.name, exc)
-            groups[target].add_command(command, ep.name)
+@click.group(
+    cls=PluginGroup, entry_point_group="eqinfo.commands", context_settings={"help_option_names": ["-h", "--help"]}
+)
+def main() -> None:
+    """Training LLMs over neurally compressed text: exact Equal-Info arithmetic coding, the Beam
+    pipeline that writes M2's token shards, and M2's training."""
+
+
+@main.group(cls=PluginGroup, entry_point_group="eqinfo.bench")
+def bench() -> None:
+    """Benchmarks, each against a named reference in the same run."""
 
 
 main.add_command(coding.codec_check)
@@ -55,4 +72,3 @@ for _command in (m1.train_m1, m1.eval_m1, m1.calibrate_m1, tokenize.encode, toke
     main.add_command(_command)
 bench.add_command(m1.bench_m1)
 bench.add_command(tokenize.bench_tokenizers)
-_add_plugins()

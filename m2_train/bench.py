@@ -1,0 +1,98 @@
+"""`eqinfo bench m2`: what FSDP2 with torchrun costs against a plain training loop.
+
+The reference is a single process, no process group, the same model, batch and data: the
+loop a newcomer would write.  The FSDP2 run is `eqinfo train-m2 --nproc-per-node 2` (gloo on
+CPUs), timed from its own metrics after warm-up, so start-up is left out of both.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import torch
+
+from m2_train.data import loader, open_split
+from m2_train.model import M2, SIZES, config_for, inputs_and_targets, nll_sum
+from m2_train.train import TrainConfig, optimizer_for
+
+WARMUP_STEPS = 5
+
+
+def plain_loop(shards: str, size: str, batch: int, steps: int) -> float:
+    """Real ids per second of a single-process AdamW loop, after WARMUP_STEPS."""
+    split = open_split(shards)
+    cfg = config_for(size, split.manifest["vocab_size"], split.seq_len)
+    torch.manual_seed(0)
+    model = M2(cfg)
+    optimizer = optimizer_for(model, TrainConfig(shards=shards, out="-"), fused=False)
+    data = iter(loader(split, batch, 0, 1, seed=0))
+    ids = 0
+    for step in range(WARMUP_STEPS + steps):
+        if step == WARMUP_STEPS:
+            started, ids = time.perf_counter(), 0
+        tokens = torch.from_numpy(next(data)["ids"])
+        inputs, targets = inputs_and_targets(tokens, split.pad_id)
+        real = int((targets >= 0).sum())
+        (nll_sum(model(inputs), targets) / real).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        ids += real
+    return ids / (time.perf_counter() - started)
+
+
+def fsdp_run(shards: str, size: str, batch: int, steps: int, nproc: int) -> float:
+    """Real ids per second of `eqinfo train-m2` with nproc processes, from its metrics after warm-up."""
+    with tempfile.TemporaryDirectory(prefix="eqinfo-bench-m2-") as tmp:
+        command = [sys.executable, "-m", "compressor.cli", "train-m2", "--shards", shards, "--out", tmp + "/run"]
+        command += ["--model", size, "--batch", str(batch), "--steps", str(WARMUP_STEPS + steps)]
+        command += ["--log-every", str(WARMUP_STEPS), "--save-every", str(10**9), "--nproc-per-node", str(nproc)]
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode:
+            raise click.ClickException(f"train-m2 failed:\n{proc.stderr[-3000:]}")
+        rows = [json.loads(line) for line in Path(tmp, "run", "metrics.jsonl").read_text().splitlines()]
+    rates = [r["tokens_per_second"] for r in rows if "tokens_per_second" in r and r["step"] > WARMUP_STEPS]
+    return len(rates) / sum(1 / r for r in rates)  # windows of equal steps: the harmonic mean
+
+
+@click.command("m2")
+@click.option("--shards", required=True, help="A shard prefix of `eqinfo compress` to train on.")
+@click.option("--model", "size", type=click.Choice(list(SIZES)), default="small", show_default=True)
+@click.option("--batch", type=click.IntRange(min=2), default=16, show_default=True, help="Sequences per step in all.")
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Timed steps.")
+@click.option("--nproc", type=click.IntRange(min=2), default=2, show_default=True)
+def bench_m2(shards, size, batch, steps, nproc):
+    """Tokens/s of FSDP2 under torchrun against a plain single-process loop, and FLOPs per token."""
+    split = open_split(shards)
+    cfg = config_for(size, split.manifest["vocab_size"], split.seq_len)
+    steps = -(-steps // WARMUP_STEPS) * WARMUP_STEPS  # whole logging windows
+    plain = plain_loop(shards, size, batch, steps)
+    fsdp = fsdp_run(shards, size, batch, steps, nproc)
+    flops = cfg.flops_per_token(training=True)
+    result = {
+        "model": size,
+        "parameters_without_embeddings": cfg.parameters_without_embeddings(),
+        "vocab_size": cfg.vocab_size,
+        "batch": batch,
+        "seq_len": cfg.seq_len,
+        "training_flops_per_token": flops,
+        "plain_tokens_per_second": round(plain, 1),
+        "fsdp_tokens_per_second": round(fsdp, 1),
+        "fsdp_processes": nproc,
+        "fsdp_vs_plain": round(fsdp / plain, 3),
+        "plain_flops_per_second": round(plain * flops),
+        "threads": torch.get_num_threads(),
+    }
+    click.echo(
+        f"M2 {size} ({result['parameters_without_embeddings']:,} parameters without embeddings, vocabulary "
+        f"{cfg.vocab_size:,}), {batch} x {cfg.seq_len} ids per step, {flops / 1e6:,.1f} MFLOPs per training token\n"
+        f"plain single-process loop ({result['threads']} threads): {plain:,.0f} tokens/s\n"
+        f"FSDP2, torchrun x {nproc} (gloo):                {fsdp:,.0f} tokens/s = {result['fsdp_vs_plain']:.3f}x"
+    )
+    click.echo(json.dumps(result))

@@ -1,0 +1,60 @@
+"""M2 in bits per raw byte: the one figure that compares every tokenization on the same footing.
+
+bits/byte = (total NLL of every real id of a split, in bits) / (raw bytes of the documents the
+split's records cover).  Both come from the records themselves: the real ids are the non-PAD
+ones, the raw bytes each record's documents, so nothing is estimated.  Beside it: the uniform
+baseline of the same tokenization (log2 of the vocabulary per id: an M2 that learned nothing)
+and the model's inference FLOPs per byte.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from m2_train import distributed
+from m2_train.data import Split, every_record
+from m2_train.distributed import World
+from m2_train.model import M2Config, inputs_and_targets, nll_sum
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, cfg: M2Config, split: Split, world: World, batch: int) -> dict:
+    """Every record of the split once, each rank its share (in lockstep: a rank out of records
+    runs all-PAD batches, since a sharded model's forward needs every rank)."""
+    was_training = model.training
+    model.eval()
+    it = every_record(split, batch, world.rank, world.size)
+    nll = ids = raw = 0.0
+    while True:
+        item = next(it, None)
+        if not distributed.any_rank(item is not None, world.device):
+            break
+        if item is None:
+            item = {"ids": np.full((1, split.seq_len), split.pad_id, np.int64), "raw_bytes": np.zeros(1, np.int64)}
+        tokens = torch.from_numpy(item["ids"]).to(world.device)
+        inputs, targets = inputs_and_targets(tokens, split.pad_id)
+        nll += nll_sum(model(inputs), targets).item()
+        ids += int((tokens != split.pad_id).sum())
+        raw += int(item["raw_bytes"].sum())
+    nll, ids, raw = distributed.sum_all([nll, ids, raw], world.device)
+    model.train(was_training)
+    return summary(nll, int(ids), int(raw), cfg, split.manifest)
+
+
+def summary(nll_nats: float, ids: int, raw_bytes: int, cfg: M2Config, manifest: dict) -> dict:
+    vocab = cfg.vocab_size - 1  # the tokenizer's ids; PAD is never a target
+    bits = nll_nats / math.log(2)
+    bytes_per_token = raw_bytes / ids
+    return {
+        "bits_per_byte": bits / raw_bytes,
+        "bits_per_token": bits / ids,
+        "uniform_bits_per_byte": math.log2(vocab) / bytes_per_token,
+        "bytes_per_token": bytes_per_token,
+        "ids": ids,
+        "raw_bytes": raw_bytes,
+        "inference_flops_per_byte": cfg.flops_per_token() / bytes_per_token,
+        "tokenizer": manifest["tokenizer"],
+    }

@@ -1,0 +1,77 @@
+"""Generation: M2 continues a prompt in its tokenizer's ids, and the tokenizer (M1 for the AC
+methods) turns them back into text, as far as they decode.
+
+A method whose streams end in EOS would tell M2 that the prompt's document is over.  EqualInfoAC
+conditions on the prompt's whole windows before the one holding EOS, so M2 continues the text
+those windows hold; the other stream methods (AC, StaticAC, GZip) cannot stop a stream early, so
+M2 sees the whole prompt stream and its ids start what follows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from compressor.methods import Prefix
+from compressor.tokenizers import Tokenizer
+from m2_train.model import M2
+
+
+@dataclass
+class Sample:
+    prompt: bytes  # the text the conditioning ids stand for
+    ids: list[int]  # M2's new ids
+    decoded: Prefix  # what prompt ids + new ids decode to
+
+    @property
+    def continuation(self) -> bytes:
+        text = self.decoded.text
+        return text[len(self.prompt) :] if text.startswith(self.prompt) else text
+
+
+def conditioning(tokenizer: Tokenizer, prompt: bytes) -> tuple[np.ndarray, bytes]:
+    """The ids M2 is given for a prompt, and the text they stand for."""
+    ids = tokenizer.encode(prompt)
+    if tokenizer.name == "equal_info_ac":
+        [doc] = tokenizer.encode_detailed([prompt])
+        bits, token_bits = tokenizer.codec.window_bits, tokenizer.codec.token_bits
+        per_unit = tokenizer.unit_tokens * token_bits // bits  # windows per whole number of ids
+        keep = (doc.windows - 1) // per_unit * per_unit * bits // token_bits
+        ids = ids[:keep]
+        return ids, tokenizer.decode_prefix(ids).text
+    return ids, prompt
+
+
+@torch.no_grad()
+def sample(
+    model: M2,
+    tokenizer: Tokenizer,
+    prompt: bytes,
+    max_new: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    seed: int = 0,
+) -> Sample:
+    """Samples `max_new` ids after the prompt's (temperature 0: greedy; top_k 0: all ids)."""
+    cfg = model.cfg
+    device = next(model.parameters()).device
+    ids, text = conditioning(tokenizer, prompt)
+    context = [cfg.pad_id, *ids.tolist()]
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    new: list[int] = []
+    for _ in range(max_new):
+        window = torch.tensor(context[-cfg.seq_len :], device=device)[None]
+        logits = model(window)[0, -1].float().cpu()
+        logits[cfg.pad_id] = -float("inf")  # PAD is never a token of a stream
+        if temperature == 0:
+            choice = int(logits.argmax())
+        else:
+            logits = logits / temperature
+            if top_k:
+                logits[logits < torch.topk(logits, min(top_k, logits.numel())).values[-1]] = -float("inf")
+            choice = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
+        new.append(choice)
+        context.append(choice)
+    return Sample(text, new, tokenizer.decode_prefix(np.array([*ids.tolist(), *new], dtype=np.int64)))

@@ -1,0 +1,128 @@
+"""M2: a decoder-only transformer over any tokenizer's ids, written to be read (after nanoGPT).
+
+Pre-LayerNorm blocks, causal self-attention through PyTorch's fused kernel, a GELU MLP, learned
+positions and an output layer tied to the embedding.  The vocabulary is the tokenizer's plus PAD
+(id = tokenizer vocabulary): PAD starts every sequence (so every real id is predicted from
+something) and fills a short record's tail, and is never a target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
+
+IGNORE = -100  # target of PAD positions
+
+
+@dataclass(frozen=True)
+class M2Config:
+    vocab_size: int  # the tokenizer's ids plus PAD
+    seq_len: int = 512
+    n_layer: int = 8
+    d_model: int = 512
+    n_head: int = 8
+
+    def __post_init__(self):
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model {self.d_model} is not a multiple of n_head {self.n_head}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def pad_id(self) -> int:
+        return self.vocab_size - 1
+
+    def parameters_without_embeddings(self) -> int:
+        """Blocks only (attention 4d^2 + MLP 8d^2, biases and norms), as model sizes are quoted."""
+        d = self.d_model
+        return self.n_layer * (12 * d * d + 13 * d)
+
+    def flops_per_token(self, training: bool = False) -> float:
+        """Forward (x3 with the backward pass) matmul FLOPs per token: 2 per parameter (blocks and
+        the output layer) plus attention's scores and mixing over the average context of a sequence."""
+        forward = 2 * (self.parameters_without_embeddings() + self.vocab_size * self.d_model)
+        forward += 2 * self.n_layer * self.seq_len * self.d_model  # QK^T and AV at mean context T/2, x2
+        return 3 * forward if training else forward
+
+
+# Named shapes.  The paper's sizes count parameters without embeddings (12 L d^2); these shapes
+# land on them.  `small` and `tiny` are for CPU runs and tests.
+SIZES = {
+    "tiny": dict(n_layer=2, d_model=64, n_head=4),
+    "small": dict(n_layer=4, d_model=256, n_head=4),
+    "25m": dict(n_layer=8, d_model=512, n_head=8),
+    "113m": dict(n_layer=16, d_model=768, n_head=12),
+    "403m": dict(n_layer=32, d_model=1024, n_head=16),
+    "2b": dict(n_layer=40, d_model=2048, n_head=16),
+}
+
+
+def config_for(size: str, tokenizer_vocab: int, seq_len: int = 512) -> M2Config:
+    if size not in SIZES:
+        raise ValueError(f"unknown M2 size {size!r}; choose from {', '.join(SIZES)}")
+    return M2Config(vocab_size=tokenizer_vocab + 1, seq_len=seq_len, **SIZES[size])
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: M2Config):
+        super().__init__()
+        d = cfg.d_model
+        self.n_head = cfg.n_head
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(att.transpose(1, 2).reshape(b, t, d))
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+class M2(nn.Module):
+    def __init__(self, cfg: M2Config, activation_checkpointing: bool = False):
+        super().__init__()
+        self.cfg, self.activation_checkpointing = cfg, activation_checkpointing
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos = nn.Embedding(cfg.seq_len, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.apply(self._init)
+        for block in self.blocks:  # residual writes scaled by depth (GPT-2)
+            for proj in (block.proj, block.out):
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids [B, T] -> logits [B, T, vocab] (the output layer is the embedding, transposed)."""
+        x = self.embed(ids) + self.pos(torch.arange(ids.shape[1], device=ids.device))
+        for block in self.blocks:
+            x = checkpoint(block, x, use_reentrant=False) if self.activation_checkpointing else block(x)
+        return F.linear(self.ln_f(x), self.embed.weight)
+
+
+def inputs_and_targets(ids: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Records [B, T] (real ids, then PAD) -> inputs (PAD, then the ids shifted right) and targets
+    (every real id; PAD positions ignored)."""
+    inputs = torch.cat([torch.full_like(ids[:, :1], pad_id), ids[:, :-1]], dim=1)
+    return inputs, ids.masked_fill(ids == pad_id, IGNORE)
+
+
+def nll_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Total negative log-likelihood in nats of the real targets (float32)."""
+    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE, reduction="sum")

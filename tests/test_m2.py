@@ -228,3 +228,11 @@ def test_launcher_joins_two_nodes_through_a_rendezvous(tmp_path, byte_shards):
     assert [p.returncode for p in nodes] == [0, 0], [err[-2000:] for _, err in results]
     assert "2 process(es) on cpu" in results[0][0] + results[1][0]
     assert [r["step"] for r in metrics(out)] == [1, 2, 3] and (out / MODEL_FILE).is_file()
+
+
+def test_bench_m2_compares_fsdp_with_a_plain_loop(byte_shards):
+    proc = eqinfo("bench", "m2", "--shards", byte_shards[0], "--model", "tiny", "--steps", "5")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["plain_tokens_per_second"] > 0 and result["fsdp_tokens_per_second"] > 0
+    assert result["training_flops_per_token"] == 3 * config_for("tiny", 256, 128).flops_per_token()

@@ -263,3 +263,12 @@ def test_bench_pipeline_reports_every_run_and_checks_the_shards(c4_sample):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert [r["run"] for r in result["runs"]] == ["in-process engine", *bench.RUNS]
     assert result["exact"] is True and result["documents"] == 20 and result["two_worker_speedup"] > 0
+
+
+def test_bench_shards_reports_each_method_through_the_pipeline(tmp_path, c4_sample):
+    docs = write_jsonl(tmp_path / "docs.jsonl", list(read_documents(c4_sample, limit=30)))
+    proc = eqinfo("bench", "shards", "--input", docs, "--fit-docs", "20", "--spec", "bytes", "--spec", "gzip:v=256")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [r["tokenizer"] for r in result["results"]] == ["bytes", "gzip:v=256"]
+    assert result["results"][0]["bytes_per_token"] == 1.0 and all(r["exact"] for r in result["results"])

@@ -73,7 +73,7 @@ setup(
     description="Training LLMs over neurally compressed text: Equal-Info Windows, exact coding, M1/M2.",
     python_requires=">=3.11",
     packages=find_packages(
-        include=["compressor", "compressor.*", "pipelines", "pipelines.*", "m2_train", "m2_train.*"]
+        include=["compressor", "compressor.*", "pipelines", "pipelines.*", "m2_train", "m2_train.*", "experiment"]
     ),
     ext_modules=[coder],
     install_requires=INSTALL_REQUIRES,
@@ -85,7 +85,8 @@ setup(
             "compress=pipelines.cli:compress",
             "decode-shards=pipelines.cli:decode_shards",
             "inspect=pipelines.cli:inspect",
-            "demo=pipelines.demo:demo",
+            "demo=experiment.cli:demo",
+            "experiment=experiment.cli:experiment",
             "train-m2=m2_train.cli:train_m2",
             "eval-m2=m2_train.cli:eval_m2",
             "generate=m2_train.cli:generate",

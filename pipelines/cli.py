@@ -76,7 +76,7 @@ def manifest_table(m: dict) -> str:
     "files, one document each); repeat for several.",
 )
 @click.option("--output", required=True, help="Output prefix, local or gs://: PREFIX-00000-of-NNNNN.array_record, ...")
-@click.option("--tokenizer", "spec", required=True, help=SPEC_HELP)
+@click.option("--tokenizer", required=True, help=SPEC_HELP)
 @click.option("--seq-len", type=SIZE, default=512, show_default=True, help="Ids per record (M2's sequence length).")
 @click.option("--num-shards", type=SIZE, default=1, show_default=True, help="Output shards (e.g. 64 for a corpus).")
 @click.option(
@@ -96,25 +96,14 @@ def manifest_table(m: dict) -> str:
 )
 @click.option(
     "--record-compression",
+    "compression",
     help="ArrayRecord compression: uncompressed, zstd:3, brotli:6, snappy [default: zstd:3 for bytes and "
     "sentencepiece, uncompressed for the coded methods, whose ids are near-random].",
 )
 @click.option("--coder-threads", type=SIZE, help="torch threads per worker process [default: cores / workers].")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary, no progress log.")
 @click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
-def compress(
-    inputs,
-    output,
-    spec,
-    seq_len,
-    num_shards,
-    batch_bytes,
-    max_document_bytes,
-    record_compression,
-    coder_threads,
-    quiet,
-    beam_args,
-):
+def compress(quiet, beam_args, **options):
     """Compress corpora into M2's token shards with an Apache Beam pipeline.
 
     Arguments after `--` go to Beam unchanged: `-- --direct_num_workers 2 --direct_running_mode
@@ -125,17 +114,7 @@ def compress(
     from pipelines.compress import Config, PlanError, run
 
     configure_logging(quiet)
-    config = Config(
-        inputs,
-        output,
-        spec,
-        seq_len,
-        num_shards,
-        batch_bytes,
-        max_document_bytes,
-        record_compression,
-        coder_threads,
-    )
+    config = Config(**options)
     try:
         result = run(config, beam_args)
     except PlanError as exc:
@@ -145,10 +124,12 @@ def compress(
     state = str(getattr(result, "state", "DONE"))
     if "DONE" not in state:
         raise click.ClickException(f"the pipeline ended in state {state}")
-    m = shardset.read_manifest(output)
+    m = shardset.read_manifest(config.output)
     click.echo(manifest_table(m))
     click.echo(
-        json.dumps({"manifest": shardset.manifest_path(output), **m["counts"], "wall_seconds": m["wall_seconds"]})
+        json.dumps(
+            {"manifest": shardset.manifest_path(config.output), **m["counts"], "wall_seconds": m["wall_seconds"]}
+        )
     )
 
 

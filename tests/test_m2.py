@@ -236,3 +236,24 @@ def test_bench_m2_compares_fsdp_with_a_plain_loop(byte_shards):
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["plain_tokens_per_second"] > 0 and result["fsdp_tokens_per_second"] > 0
     assert result["training_flops_per_token"] == 3 * config_for("tiny", 256, 128).flops_per_token()
+
+
+def test_a_run_directory_on_gs_saves_resumes_and_exports(gcs, byte_shards):
+    """Two saves only: DCP renames its metadata file, and the emulator's rename takes ~30 s."""
+    from conftest import url
+
+    args = ["train-m2", "--shards", byte_shards[0], "--out", url("runs/m2"), *TRAIN, "--log-every", "1"]
+    first = eqinfo(*args, "--steps", "2", "--save-every", "2", env=dict(os.environ))
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert gcs.cat(url("runs/m2/checkpoints/latest")) == b"step-00000002"
+    again = eqinfo(*args, "--steps", "3", "--save-every", "2", env=dict(os.environ))
+    assert again.returncode == 0 and "resumed from gs://" in again.stdout, again.stderr[-3000:]
+    rows = [json.loads(line) for line in gcs.cat(url("runs/m2/metrics.jsonl")).decode().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert sorted(p.rsplit("/", 1)[-1] for p in gcs.ls(url("runs/m2/checkpoints"))) == [
+        "latest",
+        "step-00000002",
+        "step-00000003",
+    ]
+    model, config = load_exported(url("runs/m2"))
+    assert config["tokenizer"] == "bytes" and model.cfg.n_layer == 2

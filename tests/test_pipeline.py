@@ -245,18 +245,6 @@ def test_inspect_shows_the_manifest_and_records_as_text(m1_shards):
     assert f"ids: {first.ids[:24].tolist()}" in proc.stdout
 
 
-def test_demo_runs_on_text_every_python_carries(tmp_path):
-    env = {**os.environ, "EQINFO_C4_SAMPLE": str(tmp_path / "absent.json.gz")}
-    args = ["demo", "--size", "tiny", "--minutes", "0.05", "--limit", "30", "--held-out", "3", "--out", tmp_path]
-    proc = subprocess.run(
-        [sys.executable, "-m", "compressor.cli", *map(str, args)], capture_output=True, text=True, timeout=600, env=env
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "pydoc_data.topics" in proc.stdout
-    assert "3 of 3 documents decoded, checksums verified, identical to the input" in proc.stdout
-    assert shardset.read_manifest(str(tmp_path / "shards" / "eq16"))["counts"]["documents"] == 3
-
-
 def test_bench_pipeline_reports_every_run_and_checks_the_shards(c4_sample):
     proc = eqinfo("bench", "pipeline", "--input", c4_sample, "--tokenizer", "gzip:v=256", "--limit", "20")
     assert proc.returncode == 0, proc.stderr[-3000:]

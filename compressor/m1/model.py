@@ -42,6 +42,15 @@ class M1Config:
 SIZES = {"paper": M1Config(), "tiny": M1Config(n_layer=1, d_model=32, n_head=2, d_mlp=64)}
 
 
+def init_gpt2(module: nn.Module) -> None:
+    """GPT-2's initialisation (normal, std 0.02; zero biases), for `Module.apply`."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=0.02)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=0.02)
+
+
 def alibi_slopes(n_head: int) -> torch.Tensor:
     """Per-head distance penalties 2^(-8 i / n), i = 1..n (Press et al.)."""
     return torch.tensor([2.0 ** (-8.0 * (i + 1) / n_head) for i in range(n_head)])
@@ -89,18 +98,10 @@ class M1(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, dropout) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, OUTPUT_VOCAB)
-        self.apply(self._init)
+        self.apply(init_gpt2)
         for block in self.blocks:  # GPT-2 style: scale residual writes by depth
             for lin in (block.proj, block.out):
                 nn.init.normal_(lin.weight, std=0.02 / math.sqrt(2 * cfg.n_layer))
-
-    @staticmethod
-    def _init(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=0.02)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [B, T] (BOS first) -> logits [B, T, 257]: position j predicts the symbol after tokens[:, :j+1]."""

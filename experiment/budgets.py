@@ -1,0 +1,73 @@
+"""What an experiment runs: the paper's methods, and how much text and compute each budget spends.
+
+Every method gets the same M2 and the same number of training ids, as in the paper; the text
+is fixed, so a method whose ids hold more bytes makes fewer passes over it (the report says how
+many).  Spec templates name the models the experiment builds: {m1} (M1's checkpoint), {spm}
+(SentencePiece fitted on the training text) and {fit} (the training text, for StaticAC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+EQUAL_INFO = tuple(f"equal_info_ac:b={b},v={v},m1={{m1}}" for v in (256, 65536) for b in (16, 32, 64, 128))
+PAPER_METHODS = (
+    "bytes",
+    "sentencepiece:model={spm}",
+    "gzip:v=256",
+    "gzip:v=65536",
+    "static_ac:v=256,fit={fit}",
+    "static_ac:v=65536,fit={fit}",
+    "ac:v=256,m1={m1}",
+    "ac:v=65536,m1={m1}",
+    *EQUAL_INFO,
+)
+# The smallest set that still shows the main finding: AC is not learnable, Equal-Info is.
+DEMO_METHODS = ("bytes", "ac:v=65536,m1={m1}", "equal_info_ac:b=16,v=256,m1={m1}", "equal_info_ac:b=16,v=65536,m1={m1}")
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    methods: tuple[str, ...]
+    train_docs: int  # the first documents: M1's, SentencePiece's and M2's training text
+    held_out_docs: int  # the last documents: every method's evaluation text
+    m1_size: str  # compressor.m1.model.SIZES
+    m1_minutes: float
+    m2_size: str  # m2_train.model.SIZES
+    m2_ids: int  # training ids per method
+    batch: int  # sequences per step
+    seq_len: int
+    spm_vocab: int = 32000  # an upper bound: a small text supports fewer pieces
+    generate_ids: int = 48
+    workers: int = 2  # Beam DirectRunner worker processes and torchrun processes
+
+    def steps(self) -> int:
+        return max(1, -(-self.m2_ids // (self.batch * self.seq_len)))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+BUDGETS = {
+    # `make demo`: about 15 minutes on 2 cores.
+    "demo": Budget("demo", DEMO_METHODS, 160, 40, "paper", 3.0, "small", 400_000, 16, 256),
+    # The README's table: every method on the C4 sample, a few hours on 2 cores.
+    "small": Budget("small", PAPER_METHODS, 800, 100, "paper", 25.0, "small", 2_000_000, 16, 512),
+    # The paper's 25m M2 on a GPU.
+    "full": Budget("full", PAPER_METHODS, 800, 100, "paper", 25.0, "25m", 50_000_000, 128, 512),
+    # The test suite's: seconds per stage.
+    "tiny": Budget(
+        "tiny",
+        ("bytes", "gzip:v=256", "ac:v=65536,m1={m1}", "equal_info_ac:b=16,v=256,m1={m1}"),
+        24,
+        6,
+        "tiny",
+        0.05,
+        "tiny",
+        6_000,
+        8,
+        64,
+        generate_ids=12,
+    ),
+}

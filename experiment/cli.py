@@ -1,0 +1,82 @@
+"""`eqinfo experiment` (and `eqinfo demo`, its demo budget on the default text)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from compressor.cli.common import CORPUS
+from experiment.budgets import BUDGETS
+
+
+def run(input_path: str | None, out: Path, budget_name: str, m1: str | None) -> dict:
+    from compressor.demo_text import default_documents
+    from experiment import report
+    from experiment.run import Experiment, write_jsonl
+    from m2_train.checkpoint import read_config
+    from m2_train.model import M2Config
+    from pipelines.cli import configure_logging
+
+    configure_logging(quiet=True)
+    budget = BUDGETS[budget_name]
+    out.mkdir(parents=True, exist_ok=True)
+    if input_path is None:  # the C4 sample where it is, else text every Python carries
+        docs, source = default_documents(10**6)
+        input_path = str(out / "data" / "input.jsonl")
+        if not Path(input_path).is_file():
+            write_jsonl(Path(input_path), docs)
+        click.echo(f"text: {source}")
+    started = time.perf_counter()
+    rows = Experiment(input_path, out, budget, m1, click.echo).run()
+    wall = time.perf_counter() - started
+    m2 = M2Config(**read_config(rows[0]["m2"]["run"])["model"])
+    split = rows[0]["split"]
+    info = {
+        "input": input_path,
+        **{k: split[k] for k in ("train_docs", "held_out_docs", "train_bytes", "held_out_bytes")},
+        "m1": m1 or f"`{budget.m1_size}` trained {budget.m1_minutes} min here",
+        "wall": f"{wall / 60:.1f} min (stages kept from an earlier run take no time)",
+    }
+    table = report.write(out, rows, budget.to_dict(), info, m2)
+    click.echo(f"\n{table}\n\nreport: {out / 'report.md'}")
+    summary = {"report": str(out / "report.md"), "budget": budget_name, "wall_seconds": round(wall, 1)}
+    summary["methods"] = [
+        {
+            "method": r["method"],
+            **{k: r["eval"][k] for k in ("bits_per_byte", "uniform_bits_per_byte", "bytes_per_token")},
+        }
+        for r in rows
+    ]
+    return summary
+
+
+@click.command("experiment")
+@click.option(
+    "--input",
+    "input_path",
+    type=CORPUS,
+    help="Documents [default: the C4 sample if present, else Python's reference documentation].",
+)
+@click.option("--out", default="runs/exp", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--budget", "budget_name", type=click.Choice(list(BUDGETS)), default="demo", show_default=True)
+@click.option("--m1", type=click.Path(exists=True, file_okay=False), help="Use this M1; skip training one.")
+def experiment(input_path, out, budget_name, m1):
+    """Reproduce the paper's learnability findings end to end: M1, SentencePiece, the Beam pipeline
+    for every method, one M2 per method (FSDP2, torchrun), bits/byte on held-out text, report.
+
+    An interrupted experiment resumes: stages whose inputs have not changed are not run again.
+    Writes OUT/report.md with its plots, and prints the table.
+    """
+    click.echo(json.dumps(run(input_path, out, budget_name, m1)))
+
+
+@click.command("demo")
+@click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--m1", type=click.Path(exists=True, file_okay=False), help="Use this M1; skip training one.")
+def demo(out, m1):
+    """`eqinfo experiment --budget demo` on the default text: Bytes, AC and EqualInfoAC[b=16], in
+    about 15 minutes on 2 cores."""
+    click.echo(json.dumps(run(None, out, "demo", m1)))

@@ -1,0 +1,256 @@
+"""The experiment's stages, in order: split the text, M1, SentencePiece, then per method:
+compress (Beam), train M2 (torchrun, FSDP2), evaluate, generate; then the report."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from compressor.corpus import file_version, read_documents
+from compressor.spec import Spec
+from experiment.budgets import Budget
+from experiment.stages import Stages, fingerprint
+
+PROMPT = "The best way to"
+STEPS_PER_MINUTE = {"paper": 90, "tiny": 3000}  # M1 steps a minute on 2 cores
+LABELS = {
+    "bytes": "Bytes",
+    "sentencepiece": "SentencePiece",
+    "gzip": "GZip",
+    "static_ac": "StaticAC",
+    "ac": "AC",
+    "equal_info_ac": "EqualInfoAC",
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    template: str
+
+    @property
+    def label(self) -> str:
+        spec = Spec.parse(re.sub(r"\{\w+\}", "x", self.template))
+        keys = [f"{k}={'65k' if v == '65536' else v}" for k, v in spec.options if k in ("b", "v")]
+        return LABELS[spec.method] + (f"[{', '.join(keys)}]" if keys else "")
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
+
+
+def write_jsonl(path: Path, docs: list[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"text": d.decode("utf-8", "replace")}) + "\n" for d in docs))
+
+
+def train_m1(docs: list[bytes], held_out: list[bytes], out: Path, size: str, minutes: float) -> None:
+    """M1 within a time budget (the schedule sized to end near it), then its integer twin."""
+    from compressor.cli.m1 import calibrate_into
+    from compressor.m1.model import SIZES
+    from compressor.m1.train import TrainConfig, train
+
+    steps = max(20, int(minutes * STEPS_PER_MINUTE[size]))
+    config = TrainConfig(steps=steps, minutes=minutes, eval_every=max(10, steps // 4))
+    train(docs, held_out[:8], out, SIZES[size], config, resume=True, log=lambda line: None)
+    calibrate_into(out, docs[:64])
+
+
+class Experiment:
+    def __init__(self, input_path: str, out: Path, budget: Budget, m1: str | None, log: Callable[[str], None]):
+        self.input, self.out, self.budget, self.m1, self.log = input_path, out, budget, m1, log
+        self.stages = Stages(out, log)
+
+    # -- shared inputs ------------------------------------------------------------------------
+
+    def split(self) -> dict:
+        b = self.budget
+        key = fingerprint(file_version(self.input), b.train_docs, b.held_out_docs)
+
+        def work() -> dict:
+            docs = list(read_documents(self.input))
+            if len(docs) < 2:
+                raise ValueError(f"{self.input} holds {len(docs)} document(s); an experiment needs two at least")
+            held_n = min(b.held_out_docs, max(1, len(docs) // 5))  # a shorter text keeps a fifth held out
+            train, held = docs[: min(b.train_docs, len(docs) - held_n)], docs[len(docs) - held_n :]
+            write_jsonl(self.out / "data" / "train.jsonl", train)
+            write_jsonl(self.out / "data" / "held-out.jsonl", held)
+            return {
+                "train_docs": len(train),
+                "held_out_docs": len(held),
+                "train_bytes": sum(map(len, train)),
+                "held_out_bytes": sum(map(len, held)),
+            }
+
+        result = self.stages.run("split", key, work)
+        self.log(f"split: {result['train_docs']} training and {result['held_out_docs']} held-out documents")
+        return {"key": key, **result}
+
+    def train_m1(self, split: dict) -> dict:
+        from compressor import storage
+        from compressor.m1.coding import INTEGER_FILE
+
+        if self.m1:
+            self.log(f"M1: {self.m1} (given)")
+            return {"path": self.m1, "key": storage.sha256(storage.join(self.m1, INTEGER_FILE))}
+        b = self.budget
+        key = fingerprint(split["key"], b.m1_size, b.m1_minutes)
+
+        def work() -> dict:
+            docs = list(read_documents(self.out / "data" / "train.jsonl"))
+            held = list(read_documents(self.out / "data" / "held-out.jsonl"))
+            started = time.perf_counter()
+            train_m1(docs, held, self.out / "m1", b.m1_size, b.m1_minutes)
+            return {"seconds": round(time.perf_counter() - started, 1)}
+
+        self.log(f"M1: {b.m1_size}, {b.m1_minutes} minutes on the training text")
+        self.stages.run("m1", key, work)
+        return {"path": str(self.out / "m1"), "key": key}
+
+    def train_spm(self, split: dict) -> dict:
+        key = fingerprint(split["key"], self.budget.spm_vocab)
+
+        def work() -> dict:
+            from compressor.spm import SentencePiece, train_sentencepiece
+
+            docs = list(read_documents(self.out / "data" / "train.jsonl"))
+            path = train_sentencepiece(docs, self.out / "spm" / "spm", self.budget.spm_vocab, hard_vocab_limit=False)
+            return {"path": str(path), "vocab_size": SentencePiece(path).vocab_size}
+
+        self.log("SentencePiece on the training text")
+        return {"key": key, **self.stages.run("spm", key, work)}
+
+    # -- per method ---------------------------------------------------------------------------
+
+    def compress(self, method: Method, spec: str, part: str, key: str) -> dict:
+        from compressor.shardset import read_manifest
+        from pipelines.compress import Config, run
+
+        b = self.budget
+        source = self.out / "data" / f"{part}.jsonl"
+        prefix = str(self.out / "shards" / method.slug / part)
+
+        def work() -> dict:
+            per_worker = source.stat().st_size // b.workers + 1  # a batch per worker process
+            beam = ["--direct_num_workers", str(b.workers), "--direct_running_mode", "multi_processing"]
+            run(
+                Config([str(source)], prefix, spec, seq_len=b.seq_len, num_shards=b.workers, batch_bytes=per_worker),
+                beam,
+            )
+            m = read_manifest(prefix)
+            return {"prefix": prefix, "bytes_per_token": m["bytes_per_token"], "tokens": m["counts"]["tokens"]}
+
+        return self.stages.run(f"compress/{method.slug}/{part}", fingerprint(key, spec, part, b.seq_len), work)
+
+    def train_m2(self, method: Method, train: dict, held: dict, key: str) -> dict:
+        b = self.budget
+        run_dir = self.out / "m2" / method.slug
+        steps = b.steps()
+
+        def work() -> dict:
+            command = [sys.executable, "-m", "compressor.cli", "train-m2", "--shards", train["prefix"]]
+            command += ["--eval-shards", held["prefix"], "--out", str(run_dir), "--model", b.m2_size]
+            command += [
+                "--steps",
+                str(steps),
+                "--batch",
+                str(b.batch),
+                "--lr",
+                "2e-3",
+                "--warmup",
+                str(max(1, steps // 10)),
+            ]
+            command += ["--log-every", str(max(1, steps // 10)), "--eval-every", str(max(1, steps // 4))]
+            command += ["--save-every", str(steps), "--nproc-per-node", str(b.workers)]
+            started = time.perf_counter()
+            with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+                lines = []
+                for line in proc.stdout:
+                    lines.append(line)
+                    if line.startswith(("step", "eval", "M2 ")):
+                        self.log(f"    {line.rstrip()}")
+            if proc.returncode:
+                raise RuntimeError(f"train-m2 for {method.label} failed:\n{''.join(lines[-30:])}")
+            return {"run": str(run_dir), "steps": steps, "seconds": round(time.perf_counter() - started, 1)}
+
+        self.log(f"  M2 ({b.m2_size}) on {method.label}: {steps} steps of {b.batch} x {b.seq_len} ids")
+        return self.stages.run(f"m2/{method.slug}", fingerprint(key, b.m2_size, b.m2_ids, b.batch, b.workers), work)
+
+    def evaluate(self, method: Method, m2: dict, held: dict, key: str) -> dict:
+        def work() -> dict:
+            from m2_train.checkpoint import load_exported
+            from m2_train.data import open_split
+            from m2_train.distributed import World
+            from m2_train.evaluate import evaluate
+            from m2_train.model import M2Config
+
+            model, config = load_exported(m2["run"])
+            cfg = M2Config(**config["model"])
+            return evaluate(model, cfg, open_split(held["prefix"]), World(0, 1, 0, torch.device("cpu")), 16)
+
+        return self.stages.run(f"eval/{method.slug}", key, work)
+
+    def generate(self, method: Method, spec: str, m2: dict, key: str) -> dict:
+        def work() -> dict:
+            from compressor.tokenizers import parse_spec
+            from m2_train.checkpoint import load_exported
+            from m2_train.generate import sample
+
+            model, _ = load_exported(m2["run"])
+            s = sample(model, parse_spec(spec), PROMPT.encode(), self.budget.generate_ids, 0.8, 40, seed=0)
+            text = s.continuation.decode("utf-8", "replace")
+            return {
+                "prompt_seen": s.prompt.decode("utf-8", "replace"),
+                "text": text,
+                "ended": s.decoded.ended,
+                "note": s.decoded.note,
+                "ids_decoded": s.decoded.ids_used,
+                "ids": len(s.ids),
+            }
+
+        return self.stages.run(f"generate/{method.slug}", fingerprint(key, PROMPT), work)
+
+    # -- all of it ----------------------------------------------------------------------------
+
+    def run(self) -> list[dict]:
+        b = self.budget
+        started = time.perf_counter()
+        split = self.split()
+        needs = " ".join(b.methods)
+        m1 = self.train_m1(split) if "{m1}" in needs else {"path": None, "key": None}
+        spm = self.train_spm(split) if "{spm}" in needs else {"path": None, "key": None}
+        rows = []
+        for template in b.methods:
+            method = Method(template)
+            spec = template.format(m1=m1["path"], spm=spm["path"], fit=self.out / "data" / "train.jsonl")
+            key = fingerprint(
+                split["key"], m1["key"] if "{m1}" in template else None, spm["key"] if "{spm}" in template else None
+            )
+            self.log(f"{method.label}: {spec}")
+            train = self.compress(method, spec, "train", key)
+            held = self.compress(method, spec, "held-out", key)
+            m2 = self.train_m2(method, train, held, fingerprint(key, spec))
+            done = fingerprint(key, spec, m2["steps"], b.m2_size, b.m2_ids)
+            result = self.evaluate(method, m2, held, done)
+            sample = self.generate(method, spec, m2, done)
+            rows.append(
+                {
+                    "method": method.label,
+                    "spec": spec,
+                    "train": train,
+                    "held_out": held,
+                    "m2": m2,
+                    "eval": result,
+                    "sample": sample,
+                    "split": split,
+                }
+            )
+        self.log(f"all stages done in {time.perf_counter() - started:.0f} s")
+        return rows

@@ -1,0 +1,88 @@
+"""`eqinfo experiment` end to end at the tiny budget: real Beam runs, real torchrun processes,
+a report with the paper's table and findings, and stages that are kept when run again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compressor.corpus import read_documents
+from compressor.demo_text import default_documents
+from experiment.budgets import BUDGETS
+from experiment.run import Method
+from pipelines.decode import decode_shards
+
+
+def eqinfo(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "compressor.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def short_c4(tmp_path_factory, c4_sample) -> Path:
+    """Real C4 documents short enough for the tiny M1 to code and decode in seconds."""
+    docs = [d for d in read_documents(c4_sample, limit=300) if len(d) < 1200][:30]
+    path = tmp_path_factory.mktemp("c4") / "short.jsonl"
+    path.write_text("".join(json.dumps({"text": d.decode()}) + "\n" for d in docs))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, short_c4):
+    out = tmp_path_factory.mktemp("exp")
+    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc
+
+
+def test_report_holds_every_method_and_the_findings(tiny_run):
+    out, proc = tiny_run
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    labels = [Method(t).label for t in BUDGETS["tiny"].methods]
+    assert [m["method"] for m in summary["methods"]] == labels
+    report = (out / "report.md").read_text()
+    assert "| method | bytes/id | M2 bits/byte | uniform | gain |" in report
+    for label in labels:
+        assert f"| {label} |" in report and f"- **{label}** (M2 saw" in report
+    assert "(1) M2 over plain AC scores no better than its uniform baseline**:" in report
+    assert "(2) M2 over EqualInfoAC[b=16] beats its uniform baseline**:" in report
+    for png in ("bits_per_byte_vs_flops.png", "loss_curves.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    bytes_row = next(m for m in summary["methods"] if m["method"] == "Bytes")
+    assert bytes_row["uniform_bits_per_byte"] == pytest.approx(8.0) and bytes_row["bytes_per_token"] == 1.0
+
+
+def test_every_methods_shards_decode_back_to_the_held_out_text(tiny_run, tmp_path):
+    out, _ = tiny_run
+    held = list(read_documents(out / "data" / "held-out.jsonl"))
+    for template in BUDGETS["tiny"].methods:
+        slug = Method(template).slug
+        decoded = tmp_path / f"{slug}.jsonl"
+        summary = decode_shards(str(out / "shards" / slug / "held-out"), str(decoded))
+        assert summary.exact, (slug, summary.failures[:3])
+        assert [json.loads(line)["text"].encode() for line in decoded.read_text().splitlines()] == held
+
+
+def test_a_second_run_keeps_every_stage(tiny_run, short_c4):
+    out, _ = tiny_run
+    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    kept = proc.stdout.count("done before, kept")
+    assert kept == 2 + 5 * len(BUDGETS["tiny"].methods)  # split, M1; compress x2, M2, eval, sample per method
+
+
+def test_the_default_text_is_there_without_shared_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("EQINFO_C4_SAMPLE", str(tmp_path / "absent.json.gz"))
+    docs, source = default_documents(10**6)
+    assert "pydoc_data.topics" in source and len(docs) > 50 and sum(map(len, docs)) > 400_000
+    assert Path(__file__).resolve().parents[1].joinpath("Makefile").read_text().count("eqinfo demo") == 1

@@ -1,8 +1,8 @@
 """The experiment's report: the paper's table and findings at this scale, plots, generations.
 
 A method counts as learnable when M2 beats its uniform baseline (log2 of the vocabulary per id,
-what an M2 that learned nothing scores) by at least LEARNABLE of it: the sample is small and the
-runs are short, so a smaller gain is within what noise and a few steps give.
+what an M2 that learned nothing scores) on held-out text, as the paper words it; the report
+gives every gain, so a reader can weigh how far from zero it is at this scale.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from m2_train.model import M2Config
 from m2_train.plot import plot_runs
 
-LEARNABLE = 0.02
+LEARNABLE = 0.0  # the gain over the uniform baseline above which M2 has learned something
 
 
 def gain(row: dict) -> float:
@@ -54,13 +54,13 @@ def findings(rows: list[dict]) -> list[tuple[str, str, str]]:
     out = []
     ac = [m for m in by if m.startswith("AC[")]
     if ac:
-        ok = all(gain(by[m]) < LEARNABLE for m in ac)
+        ok = all(gain(by[m]) <= LEARNABLE for m in ac)
         out.append(
             ("(1) M2 over plain AC scores no better than its uniform baseline", _verdict(ok), "; ".join(map(fig, ac)))
         )
     eq16 = [m for m in by if m.startswith("EqualInfoAC[b=16")]
     if eq16:
-        ok = all(gain(by[m]) >= LEARNABLE for m in eq16)
+        ok = all(gain(by[m]) > LEARNABLE for m in eq16)
         out.append(
             ("(2) M2 over EqualInfoAC[b=16] beats its uniform baseline", _verdict(ok), "; ".join(map(fig, eq16)))
         )
@@ -75,7 +75,7 @@ def findings(rows: list[dict]) -> list[tuple[str, str, str]]:
         )
     gz = [m for m in by if m.startswith("GZip")]
     if gz and "Bytes" in by and "SentencePiece" in by:
-        ok = all(gain(by[m]) >= LEARNABLE and bpb[m] > max(bpb["Bytes"], bpb["SentencePiece"]) for m in gz)
+        ok = all(gain(by[m]) > LEARNABLE and bpb[m] > max(bpb["Bytes"], bpb["SentencePiece"]) for m in gz)
         figures = "; ".join(map(fig, [*gz, "Bytes", "SentencePiece"]))
         out.append(("(4a) GZip is learnable but worse than Bytes and SentencePiece per byte", _verdict(ok), figures))
     for v in ("256", "65k"):
@@ -149,7 +149,7 @@ def write(out: Path, rows: list[dict], budget: dict, info: dict, m2: M2Config | 
         "",
         markdown,
         "",
-        f"## The paper's findings at this scale (learnable: a gain of at least {LEARNABLE:.0%})",
+        "## The paper's findings at this scale (learnable: M2 beats its uniform baseline on held-out text)",
         "",
         *[f"- **{name}**: {verdict}. {figures}." for name, verdict, figures in found],
         "",

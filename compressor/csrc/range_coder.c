@@ -34,8 +34,8 @@ int rc_encoder_reserve(rc_encoder *enc, size_t extra) {
 
 /* Fewest bits k such that the whole cell [v, v + 2^(64-k)) of v = ceil(low / 2^(64-k)) * 2^(64-k)
  * lies inside [low, low + range): whatever bits follow the stream, its value stays in the final
- * interval, so the stream is a prefix-free codeword and streams can be concatenated (the cell
- * costs at most one bit more than the shortest value inside the interval). */
+ * interval, so the stream is a prefix-free codeword and streams can be concatenated.  A cell of
+ * half the interval's width always fits, so k < -log2(width) + 2. */
 static int tail_bits(uint64_t low, uint64_t range, u128 *v) {
     u128 end = (u128)low + range;
     for (int k = 0; k <= 64; k++) {

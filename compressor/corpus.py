@@ -18,7 +18,7 @@ import io
 import json
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -71,6 +71,20 @@ def read_documents(path: str | Path, limit: int | None = None) -> Iterator[bytes
         yield doc
         if limit is not None and count >= limit:
             return
+
+
+def write_documents(path: str | Path, docs: Iterable[bytes]) -> Path:
+    """Documents as C4-style JSON lines ({"text": ...}), for read_documents to read back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, d in enumerate(docs):
+        try:
+            lines.append(json.dumps({"text": d.decode("utf-8")}) + "\n")
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{path}: document {i} is not UTF-8 text (byte {exc.start})", "invalid_utf8") from None
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
 
 
 def iter_documents(path: str | Path) -> Iterator[tuple[int, bytes | CorpusError]]:

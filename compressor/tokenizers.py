@@ -8,6 +8,7 @@ TokenizerDecodeError (or come back as one, per document, from `try_decode_batch`
 
 from __future__ import annotations
 
+import base64
 import gzip
 import math
 import zlib
@@ -45,6 +46,17 @@ class EncodedDoc:
     windows: int = 0  # Equal-Info windows
     padding_bits: int = 0  # zero bits that fill the last token of each stream
     examples: int = 1  # parts of at most EXAMPLE_BYTES coded on their own (compressor/examples.py)
+
+
+def decoded_record(result: bytes | ValueError) -> dict:
+    """A decoded document as JSON fields: {"text"} for UTF-8, {"bytes_base64"} for other bytes,
+    {"error"} for ids that do not decode."""
+    if isinstance(result, ValueError):
+        return {"error": str(result)}
+    try:
+        return {"text": result.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"bytes_base64": base64.b64encode(result).decode("ascii")}
 
 
 def as_bytes(text: Text) -> bytes:

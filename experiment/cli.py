@@ -13,9 +13,10 @@ from experiment.budgets import BUDGETS
 
 
 def run(input_path: str | None, out: Path, budget_name: str, m1: str | None) -> dict:
+    from compressor.corpus import write_documents
     from compressor.demo_text import default_documents
     from experiment import report
-    from experiment.run import Experiment, write_jsonl
+    from experiment.run import Experiment
     from m2_train.checkpoint import read_config
     from m2_train.model import M2Config
     from pipelines.cli import configure_logging
@@ -27,7 +28,7 @@ def run(input_path: str | None, out: Path, budget_name: str, m1: str | None) -> 
         docs, source = default_documents(10**6)
         input_path = str(out / "data" / "input.jsonl")
         if not Path(input_path).is_file():
-            write_jsonl(Path(input_path), docs)
+            write_documents(Path(input_path), docs)
         click.echo(f"text: {source}")
     started = time.perf_counter()
     rows = Experiment(input_path, out, budget, m1, click.echo).run()

@@ -3,7 +3,6 @@ compress (Beam), train M2 (torchrun, FSDP2), evaluate, generate; then the report
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from compressor.corpus import file_version, read_documents
+from compressor.corpus import file_version, read_documents, write_documents
 from compressor.spec import Spec
 from experiment.budgets import Budget
 from experiment.stages import Stages, fingerprint
@@ -46,11 +45,6 @@ class Method:
         return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
 
 
-def write_jsonl(path: Path, docs: list[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"text": d.decode("utf-8", "replace")}) + "\n" for d in docs))
-
-
 def train_m1(docs: list[bytes], held_out: list[bytes], out: Path, size: str, minutes: float) -> None:
     """M1 within a time budget (the schedule sized to end near it), then its integer twin."""
     from compressor.cli.m1 import calibrate_into
@@ -80,8 +74,8 @@ class Experiment:
                 raise ValueError(f"{self.input} holds {len(docs)} document(s); an experiment needs two at least")
             held_n = min(b.held_out_docs, max(1, len(docs) // 5))  # a shorter text keeps a fifth held out
             train, held = docs[: min(b.train_docs, len(docs) - held_n)], docs[len(docs) - held_n :]
-            write_jsonl(self.out / "data" / "train.jsonl", train)
-            write_jsonl(self.out / "data" / "held-out.jsonl", held)
+            write_documents(self.out / "data" / "train.jsonl", train)
+            write_documents(self.out / "data" / "held-out.jsonl", held)
             return {
                 "train_docs": len(train),
                 "held_out_docs": len(held),

@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from compressor.cli.common import CORPUS, documents
+from compressor.corpus import write_documents
 from compressor.records import Record
 from compressor.shardset import read_manifest, read_shard
 from compressor.tokenizers import parse_spec
@@ -51,8 +52,7 @@ def run(docs: list[bytes], spec: str, batch_bytes: int, seq_len: int) -> dict:
     rows = [{"run": "in-process engine", "seconds": time.perf_counter() - started}]
     shard_sets = []
     with tempfile.TemporaryDirectory(prefix="eqinfo-bench-") as tmp:
-        source = Path(tmp) / "docs.jsonl"
-        source.write_text("".join(json.dumps({"text": d.decode("utf-8", "replace")}) + "\n" for d in docs))
+        source = write_documents(Path(tmp) / "docs.jsonl", docs)
         for name, beam_args in RUNS.items():
             prefix = Path(tmp) / name.replace(" ", "").replace(",", "-") / "x"
             config = Config([str(source)], str(prefix), spec, seq_len=seq_len, batch_bytes=batch_bytes)
@@ -154,8 +154,7 @@ def run_shards(docs_fit: list[bytes], docs_test: list[bytes], specs, model: str,
     rows = []
     templates = [s.replace("{model}", model) for s in specs]
     with fitted_specs(docs_fit, templates) as filled, tempfile.TemporaryDirectory(prefix="eqinfo-shards-") as tmp:
-        source = Path(tmp) / "test.jsonl"
-        source.write_text("".join(json.dumps({"text": d.decode("utf-8", "replace")}) + "\n" for d in docs_test))
+        source = write_documents(Path(tmp) / "test.jsonl", docs_test)
         for i, spec in enumerate(filled):
             prefix = str(Path(tmp) / f"s{i}" / "x")
             started = time.perf_counter()

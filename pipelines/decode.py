@@ -8,7 +8,6 @@ match what the record says; anything else is reported with the records it spans.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from compressor import shardset, storage
 from compressor.records import Record, digest
-from compressor.tokenizers import Tokenizer, parse_spec
+from compressor.tokenizers import Tokenizer, decoded_record, parse_spec
 from pipelines.packing import CodedDoc, PackingError, unpack
 
 BATCH_IDS = 1 << 19  # ids decoded together (many documents in lockstep)
@@ -68,10 +67,7 @@ def _line(path: str, doc: CodedDoc, spans: list[int], result: bytes | ValueError
     elif len(result) != doc.raw_bytes or digest(result) != doc.digest:
         error = f"records {spans[0]}-{spans[-1]}: decodes to {len(result)} bytes that fail the record's checksum"
     else:
-        try:
-            return {**where, "text": result.decode("utf-8")}, None
-        except UnicodeDecodeError:
-            return {**where, "bytes_base64": base64.b64encode(result).decode("ascii")}, None
+        return {**where, **decoded_record(result)}, None
     return {**where, "error": error}, f"{path}:{doc.line}: {error}"
 
 

@@ -8,11 +8,11 @@ order-2 model is expected to fall short of those figures.
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from compressor.corpus import write_documents
 from compressor.spec import Spec
 from compressor.spm import train_sentencepiece
 from compressor.tokenizer_check import run_check
@@ -60,8 +60,7 @@ def fitted_specs(docs_fit: Sequence[bytes], specs: Sequence[str], spm_vocab_size
     trained on it (an upper bound on its size that a small corpus may not reach); both last as
     long as the block."""
     with tempfile.TemporaryDirectory(prefix="eqinfo-bench-") as tmp:
-        fit = Path(tmp) / "fit.jsonl"
-        fit.write_text("".join(json.dumps({"text": d.decode("utf-8")}) + "\n" for d in docs_fit), encoding="utf-8")
+        fit = write_documents(Path(tmp) / "fit.jsonl", docs_fit)
         spm = Path(tmp) / "spm.model"
         if any("{spm}" in s for s in specs):
             train_sentencepiece(docs_fit, spm.with_suffix(""), spm_vocab_size, hard_vocab_limit=False)

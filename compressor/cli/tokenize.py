@@ -9,7 +9,6 @@ lines aligned with the token file: {"text": ...} for UTF-8, {"bytes_base64": ...
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import sys
@@ -21,7 +20,7 @@ import numpy as np
 from compressor.cli.common import CORPUS, documents, progress
 from compressor.spec import SpecError
 from compressor.tokenizer_check import in_chunks
-from compressor.tokenizers import Tokenizer, TokenizerEncodeError, parse_spec
+from compressor.tokenizers import Tokenizer, TokenizerEncodeError, decoded_record, parse_spec
 
 SPEC_HELP = (
     "Tokenizer spec: bytes | sentencepiece:model=PATH | gzip:v=256 | static_ac:v=256,fit=PATH | "
@@ -79,15 +78,6 @@ def read_ids(path: Path) -> list[np.ndarray]:
                 raise click.ClickException(f'{path}:{lineno}: not a token line {{"ids": [...]}} ({exc})') from None
             out.append(np.array(ids) if ids else np.zeros(0, np.int32))
     return out
-
-
-def _decoded_line(result: bytes | ValueError) -> str:
-    if isinstance(result, ValueError):
-        return json.dumps({"error": str(result)})
-    try:
-        return json.dumps({"text": result.decode("utf-8")}, ensure_ascii=False)
-    except UnicodeDecodeError:
-        return json.dumps({"bytes_base64": base64.b64encode(result).decode("ascii")})
 
 
 @click.command()
@@ -156,7 +146,7 @@ def decode(spec, input_path, output_path):
     results = in_chunks(tok.try_decode_batch, ids, [a.size for a in ids], "decode", progress)
     with output_path.open("w", encoding="utf-8") as fh:
         for r in results:
-            fh.write(_decoded_line(r) + "\n")
+            fh.write(json.dumps(decoded_record(r), ensure_ascii=False) + "\n")
     failed = [r for r in results if isinstance(r, ValueError)]
     click.echo(f"{len(results) - len(failed):,} of {len(results):,} documents decoded into {output_path}")
     for r in failed[:10]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from compressor.bench.tokenizers import PAPER_METHODS
 from compressor.cli.common import CORPUS, documents
 from compressor.corpus import write_documents
 from compressor.records import Record
@@ -129,30 +130,16 @@ def bench_pipeline(input_path, spec, m1_path, skip, limit, batch_bytes, seq_len)
     click.echo(json.dumps(result))
 
 
-# Every method of the paper's table; {model} is M1 when --m1 is given, else an order-2 model.
-SHARD_SPECS = (
-    "bytes",
-    "sentencepiece:model={spm}",
-    "gzip:v=256",
-    "gzip:v=65536",
-    "static_ac:v=256,fit={fit}",
-    "static_ac:v=65536,fit={fit}",
-    "ac:v=256,{model}",
-    "ac:v=65536,{model}",
-    *(f"equal_info_ac:b={b},v={v},{{model}}" for v in (256, 65536) for b in (16, 32, 64, 128)),
-)
-
-
 def run_shards(docs_fit: list[bytes], docs_test: list[bytes], specs, model: str, decode: bool, seq_len: int) -> dict:
     """Each spec through the pipeline (in_memory): bytes per token, shard size, exact decoding."""
-    from compressor.bench.tokenizers import fitted_specs, paper_figure
+    from compressor.bench.tokenizers import fitted_specs, paper_figure, with_model
     from compressor.spec import Spec
     from pipelines.compress import Config
     from pipelines.compress import run as run_pipeline
     from pipelines.decode import decode_shards
 
     rows = []
-    templates = [s.replace("{model}", model) for s in specs]
+    templates = with_model(specs, model)
     with fitted_specs(docs_fit, templates) as filled, tempfile.TemporaryDirectory(prefix="eqinfo-shards-") as tmp:
         source = write_documents(Path(tmp) / "test.jsonl", docs_test)
         for i, spec in enumerate(filled):
@@ -228,7 +215,7 @@ def bench_shards(input_path, fit_docs, m1_path, specs, seq_len, decode):
     if not test:
         raise click.UsageError(f"{input_path} has no documents after the first {fit_docs}")
     model = f"m1={m1_path}" if m1_path else "model=order2,fit={fit}"
-    result = run_shards(fit, test, specs or SHARD_SPECS, model, decode, seq_len)
+    result = run_shards(fit, test, specs or PAPER_METHODS, model, decode, seq_len)
     result["input"] = str(input_path)
     click.echo(format_shards(result))
     click.echo(json.dumps(result))

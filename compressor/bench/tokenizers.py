@@ -18,22 +18,27 @@ from compressor.spm import train_sentencepiece
 from compressor.tokenizer_check import run_check
 from compressor.tokenizers import parse_spec
 
-# {fit}: a file of docs_fit; {spm}: a SentencePiece model trained on docs_fit.
-DEFAULT_SPECS = (
+# The paper's table, as spec templates: {model} is the AC methods' byte model (M1 in the paper),
+# {fit} the text StaticAC's unigram is fitted on, {spm} a SentencePiece model of that text.
+PAPER_METHODS = (
     "bytes",
     "sentencepiece:model={spm}",
     "gzip:v=256",
     "gzip:v=65536",
     "static_ac:v=256,fit={fit}",
     "static_ac:v=65536,fit={fit}",
-    "ac:v=256,model=order2,fit={fit}",
-    "ac:v=65536,model=order2,fit={fit}",
-    "equal_info_ac:b=16,v=256,model=order2,fit={fit}",
-    "equal_info_ac:b=16,v=65536,model=order2,fit={fit}",
-    "equal_info_ac:b=32,v=65536,model=order2,fit={fit}",
-    "equal_info_ac:b=64,v=65536,model=order2,fit={fit}",
-    "equal_info_ac:b=128,v=65536,model=order2,fit={fit}",
+    "ac:v=256,{model}",
+    "ac:v=65536,{model}",
+    *(f"equal_info_ac:b={b},v={v},{{model}}" for v in (256, 65536) for b in (16, 32, 64, 128)),
 )
+
+
+def with_model(templates: Sequence[str], model: str) -> tuple[str, ...]:
+    """The templates with their {model} filled in (e.g. "m1={m1}" or "model=order2,fit={fit}")."""
+    return tuple(t.replace("{model}", model) for t in templates)
+
+
+DEFAULT_SPECS = with_model(PAPER_METHODS, "model=order2,fit={fit}")
 
 # Raw bytes per token on C4, Lester et al. 2024 (as quoted in ARCHITECTURE.md): (method, b, v) -> figure.
 PAPER = {

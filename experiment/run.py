@@ -45,7 +45,9 @@ class Method:
         return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
 
 
-def train_m1(docs: list[bytes], held_out: list[bytes], out: Path, size: str, minutes: float) -> None:
+def train_m1(
+    docs: list[bytes], held_out: list[bytes], out: Path, size: str, minutes: float, log: Callable[[str], None]
+) -> None:
     """M1 within a time budget (the schedule sized to end near it), then its integer twin."""
     from compressor.cli.m1 import calibrate_into
     from compressor.m1.model import SIZES
@@ -53,7 +55,7 @@ def train_m1(docs: list[bytes], held_out: list[bytes], out: Path, size: str, min
 
     steps = max(20, int(minutes * STEPS_PER_MINUTE[size]))
     config = TrainConfig(steps=steps, minutes=minutes, eval_every=max(10, steps // 4))
-    train(docs, held_out[:8], out, SIZES[size], config, resume=True, log=lambda line: None)
+    train(docs, held_out[:8], out, SIZES[size], config, resume=True, log=lambda line: log(f"    {line}"))
     calibrate_into(out, docs[:64])
 
 
@@ -101,7 +103,7 @@ class Experiment:
             docs = list(read_documents(self.out / "data" / "train.jsonl"))
             held = list(read_documents(self.out / "data" / "held-out.jsonl"))
             started = time.perf_counter()
-            train_m1(docs, held, self.out / "m1", b.m1_size, b.m1_minutes)
+            train_m1(docs, held, self.out / "m1", b.m1_size, b.m1_minutes, self.log)
             return {"seconds": round(time.perf_counter() - started, 1)}
 
         self.log(f"M1: {b.m1_size}, {b.m1_minutes} minutes on the training text")
@@ -132,13 +134,16 @@ class Experiment:
         prefix = str(self.out / "shards" / method.slug / part)
 
         def work() -> dict:
-            per_worker = source.stat().st_size // b.workers + 1  # a batch per worker process
+            size = source.stat().st_size
+            self.log(f"  compress {part}: {size:,} bytes of JSON lines, Beam DirectRunner, {b.workers} workers")
+            started = time.perf_counter()
             beam = ["--direct_num_workers", str(b.workers), "--direct_running_mode", "multi_processing"]
-            run(
-                Config([str(source)], prefix, spec, seq_len=b.seq_len, num_shards=b.workers, batch_bytes=per_worker),
-                beam,
-            )
+            batch = size // b.workers + 1  # a batch per worker process
+            config = Config([str(source)], prefix, spec, seq_len=b.seq_len, num_shards=b.workers, batch_bytes=batch)
+            run(config, beam)
             m = read_manifest(prefix)
+            seconds = round(time.perf_counter() - started, 1)
+            self.log(f"    {m['counts']['tokens']:,} ids, {m['bytes_per_token']:.3f} bytes/id, {seconds} s")
             return {"prefix": prefix, "bytes_per_token": m["bytes_per_token"], "tokens": m["counts"]["tokens"]}
 
         return self.stages.run(f"compress/{method.slug}/{part}", fingerprint(key, spec, part, b.seq_len), work)

@@ -13,8 +13,6 @@ from pathlib import Path
 from m2_train.model import M2Config
 from m2_train.plot import plot_runs
 
-LEARNABLE = 0.0  # the gain over the uniform baseline above which M2 has learned something
-
 
 def gain(row: dict) -> float:
     e = row["eval"]
@@ -54,13 +52,13 @@ def findings(rows: list[dict]) -> list[tuple[str, str, str]]:
     out = []
     ac = [m for m in by if m.startswith("AC[")]
     if ac:
-        ok = all(gain(by[m]) <= LEARNABLE for m in ac)
+        ok = all(gain(by[m]) <= 0 for m in ac)
         out.append(
             ("(1) M2 over plain AC scores no better than its uniform baseline", _verdict(ok), "; ".join(map(fig, ac)))
         )
     eq16 = [m for m in by if m.startswith("EqualInfoAC[b=16")]
     if eq16:
-        ok = all(gain(by[m]) > LEARNABLE for m in eq16)
+        ok = all(gain(by[m]) > 0 for m in eq16)
         out.append(
             ("(2) M2 over EqualInfoAC[b=16] beats its uniform baseline", _verdict(ok), "; ".join(map(fig, eq16)))
         )
@@ -75,7 +73,7 @@ def findings(rows: list[dict]) -> list[tuple[str, str, str]]:
         )
     gz = [m for m in by if m.startswith("GZip")]
     if gz and "Bytes" in by and "SentencePiece" in by:
-        ok = all(gain(by[m]) > LEARNABLE and bpb[m] > max(bpb["Bytes"], bpb["SentencePiece"]) for m in gz)
+        ok = all(gain(by[m]) > 0 and bpb[m] > max(bpb["Bytes"], bpb["SentencePiece"]) for m in gz)
         figures = "; ".join(map(fig, [*gz, "Bytes", "SentencePiece"]))
         out.append(("(4a) GZip is learnable but worse than Bytes and SentencePiece per byte", _verdict(ok), figures))
     for v in ("256", "65k"):

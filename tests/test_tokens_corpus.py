@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compressor.corpus import CorpusError, read_documents
+from compressor.corpus import CorpusError, read_documents, write_documents
 from compressor.tokens import TokenError, bits_to_tokens, tokens_to_bytes
 
 
@@ -82,3 +82,12 @@ def test_plain_text_and_missing_files(tmp_path):
     truncated.write_bytes(gzip.compress(b'{"text": "a"}\n' * 100)[:-20])
     with pytest.raises(CorpusError, match="cannot read"):
         list(read_documents(truncated))
+
+
+def test_written_documents_read_back_and_bytes_that_are_not_text_are_refused(tmp_path):
+    docs = ['café \n "quoted"'.encode(), b"", "\u2028 line separator".encode()]
+    path = write_documents(tmp_path / "sub" / "docs.jsonl", docs)
+    assert list(read_documents(path)) == docs
+    with pytest.raises(CorpusError, match=r"document 1 is not UTF-8 text \(byte 1\)") as info:
+        write_documents(tmp_path / "bad.jsonl", [b"ok", b"a\xffb"])
+    assert info.value.reason == "invalid_utf8"

@@ -144,8 +144,9 @@ def _encode_incremental(
     docs: Sequence[np.ndarray], model: ByteModel, window_bits: int, progress: Progress | None
 ) -> list[DocumentWindows]:
     """encode_documents one symbol per step: every active document's next CDF from the session,
-    then the C window encoder places the symbol, or closes the window before it (the symbol then
-    opens the next window, seen from a fresh context).
+    then the C window encoder places the symbol, or closes the window before it.  A closed
+    window may hold fewer symbols than were fed to it (it ends at the deepest node that keeps a
+    value): the symbols after it open the next window, seen from a fresh context.
 
     At most `model.lanes` documents are active at once (where the model sets it): a finished
     document's lane goes to the next one at once, so every step feeds the model a full batch
@@ -154,6 +155,8 @@ def _encode_incremental(
     flat = _Flat.of(docs)
     n, nb = len(docs), window_bits // 8
     pos = flat.starts.copy()
+    window_start = flat.starts.copy()
+    bits_at = np.zeros(flat.symbols.size)  # each fed symbol's -log2 p in its current window
     session = open_session(model, n)
     encoder = coder.WindowEncoder(max(1, n), window_bits, model.precision, ALPHABET, EOS)
     order, lanes = lane_order(flat.ends - flat.starts, getattr(model, "lanes", None))
@@ -162,30 +165,31 @@ def _encode_incremental(
         encoder.start(active)
     values: list[list[np.ndarray]] = [[] for _ in docs]
     counts: list[list[int]] = [[] for _ in docs]
-    in_window = np.zeros(n, dtype=np.int64)
     ideal = np.zeros(n)
     status = np.empty(n, dtype=np.int32)
+    lengths = np.empty(n, dtype=np.int32)
     out = np.empty((n, nb), dtype=np.uint8)
     while active.size:
         table, rows = session.next_cdfs(active)
         syms = flat.symbols[pos[active]]
-        st, vals = status[: active.size], out[: active.size]
-        encoder.step(active, table, np.ascontiguousarray(rows, dtype=np.int32), syms, st, vals)
+        st, vals, lens = status[: active.size], out[: active.size], lengths[: active.size]
+        encoder.step(active, table, np.ascontiguousarray(rows, dtype=np.int32), syms, st, vals, lens)
         coded = st != STEP_CLOSED
         freq = table[rows[coded], syms[coded] + 1] - table[rows[coded], syms[coded]]
-        ideal[active[coded]] += model.precision - np.log2(freq)
+        bits_at[pos[active[coded]]] = model.precision - np.log2(freq)
         pos[active[coded]] += 1
-        in_window[active[coded]] += 1
         grows = st == STEP_CODED
         session.append(active[grows], syms[grows])
         closed = np.flatnonzero(~grows)
         for i in closed:
-            d = active[i]
+            d, length = active[i], int(lens[i])
             values[d].append(vals[i].copy())
-            counts[d].append(int(in_window[d]))
-        in_window[active[closed]] = 0
+            counts[d].append(length)
+            ideal[d] += bits_at[window_start[d] : window_start[d] + length].sum()
+            window_start[d] += length
+        pos[active[closed]] = window_start[active[closed]]
         if progress is not None:
-            progress(int(coded.sum()))
+            progress(int(lens[closed].sum()))
         reopen = active[st == STEP_CLOSED]
         session.reset(reopen)
         if reopen.size:
@@ -242,7 +246,7 @@ def decode_documents(
         steps_syms.append(step[got].copy())
         grows = got & (step != EOS)
         session.append(live[grows], step[grows])
-        ended = live[~grows]  # windows that closed: at their claimed point, or with EOS
+        ended = live[~grows]  # windows that closed: at a node's own value, or with EOS
         last = next_window[ended] >= counts[ended]
         truncated = ended[last & (step[~grows] < 0)]
         for d in truncated:

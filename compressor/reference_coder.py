@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from fractions import Fraction
-from itertools import pairwise
+from itertools import accumulate, pairwise
 
 import numpy as np
 
@@ -177,68 +177,89 @@ class _Node:
         self.m, self.e = m << shift, self.e - shift
 
 
-def _claim_cost(freq: int, points: int) -> Fraction:
-    return Fraction(freq) if points == 1 else Fraction(3 * freq, 10 * points)
+def _split(total: int, freqs: list[int], precision: int) -> list[int]:
+    """Largest remainders: each child's floor share of `total`, then one more for the children
+    with the largest remainders, the smaller symbol first on ties."""
+    shares = [Fraction(total * f, 1 << precision) for f in freqs]
+    counts = [int(x) for x in shares]
+    by_remainder = sorted(range(len(freqs)), key=lambda c: (-(shares[c] - counts[c]), c))
+    for c in by_remainder[: total - sum(counts)]:
+        counts[c] += 1
+    return counts
 
 
-def _analyse(node: _Node, claims: list[int], cdf: list[int], n: int):
-    """-> (claim or None, grid or None, avail or None), exactly as the C analyse()."""
-    check_cdf(cdf, node.precision)
-    if node.every_child_holds(len(claims) + 1):
-        return None, None, None
-    grid = [node.first_grid(node.boundary(c)) for c in cdf]
-    avail = [min(grid[c + 1] - grid[c], MASK64) for c in range(n)]
-    for q in claims:
-        c = bisect_right(grid, q, 0, n) - 1
-        if avail[c] > 0:
-            avail[c] -= 1
-    if all(avail):
-        return None, grid, avail
-    best = min((c for c in range(n) if avail[c]), key=lambda c: (_claim_cost(cdf[c + 1] - cdf[c], avail[c]), c))
-    q = grid[best + 1] - 1
-    while q in claims:
-        q -= 1
-    avail[best] -= 1
-    return q, grid, avail
+class _Window:
+    """The path of one window: a wide node's interval, then a narrow node's values lo..lo+count-1."""
 
+    def __init__(self, bits: int, precision: int):
+        self.node, self.precision = _Node(bits, precision), precision
+        self.lo = self.count = None
+        self.depth, self.anchor, self.anchor_value = 0, None, None
 
-def _descend(node: _Node, claims: list[int], cdf: list[int], c: int, claim: int | None) -> list[int]:
-    d0, d1 = node.boundary(cdf[c]), node.boundary(cdf[c + 1])
-    if claim is not None:
-        claims = [*claims, claim]
-    lo, hi = node.first_grid(d0), node.first_grid(d1)
-    node.descend(d0, d1)
-    return [q for q in claims if lo <= q < hi]
+    def children(self, cdf: list[int]) -> tuple[list[int] | None, int | None]:
+        """(values per child, the node's own value or None) at a narrow node; (None, None) at a wide one."""
+        check_cdf(cdf, self.precision)
+        if self.count is None:
+            if self.node.every_child_holds(1):
+                return None, None
+            self.lo = self.node.first_grid(0)
+            self.count = self.node.first_grid(self.node.m) - self.lo
+        freqs = [b - a for a, b in pairwise(cdf)]
+        counts = _split(self.count, freqs, self.precision)
+        q = Fraction(sum(f for f, k in zip(freqs, counts, strict=True) if k == 0), 1 << self.precision)
+        if q == 0 or (self.anchor is not None and self.count * q * (self.depth - self.anchor) < Fraction(1, 2)):
+            return counts, None
+        return _split(self.count - 1, freqs, self.precision), self.lo + self.count - 1
+
+    def child_start(self, counts: list[int], c: int) -> int:
+        return self.lo + sum(counts[:c])
+
+    def descend(self, cdf: list[int], counts: list[int] | None, own: int | None, c: int) -> None:
+        if counts is None:
+            self.node.descend(self.node.boundary(cdf[c]), self.node.boundary(cdf[c + 1]))
+        else:
+            if own is not None:
+                self.anchor, self.anchor_value = self.depth, own
+            self.lo, self.count = self.child_start(counts, c), counts[c]
+        self.depth += 1
 
 
 def encode_window(
     cdfs: list[list[int]], symbols: list[int], bits: int, precision: int, terminal: int, greedy: bool = False
 ) -> tuple[int, int | None]:
     """-> (symbols in the window, its value); (0, None) if every symbol fit and it could go on."""
-    node, claims = _Node(bits, precision), []
+    if greedy:
+        return _encode_greedy(cdfs, symbols, bits, precision, terminal)
+    win = _Window(bits, precision)
+    n = len(cdfs[0]) - 1 if cdfs else 0
+    for cdf, sym in zip(cdfs, symbols, strict=True):
+        cdf = [int(c) for c in cdf]
+        if not 0 <= sym < n:
+            raise ReferenceCoderError("symbol out of range")
+        counts, own = win.children(cdf)
+        if counts is not None and counts[sym] == 0:
+            return (win.depth, own) if own is not None else (win.anchor, win.anchor_value)
+        if sym == terminal:
+            start = win.node.first_grid(win.node.boundary(cdf[sym])) if counts is None else win.child_start(counts, sym)
+            return win.depth + 1, start
+        win.descend(cdf, counts, own, sym)
+    return 0, None
+
+
+def _encode_greedy(cdfs, symbols, bits, precision, terminal) -> tuple[int, int | None]:
+    node = _Node(bits, precision)
     n = len(cdfs[0]) - 1 if cdfs else 0
     for j, (cdf, sym) in enumerate(zip(cdfs, symbols, strict=True)):
         cdf = [int(c) for c in cdf]
         if not 0 <= sym < n:
             raise ReferenceCoderError("symbol out of range")
+        check_cdf(cdf, precision)
         d0, d1 = node.boundary(cdf[sym]), node.boundary(cdf[sym + 1])
-        if greedy:
-            check_cdf(cdf, precision)
-            if not (node.every_child_holds(1) or node.first_grid(d1) > node.first_grid(d0)):
-                return j, node.first_grid(0)
-            if sym == terminal:
-                return j + 1, node.first_grid(d0)
-            node.descend(d0, d1)
-            continue
-        claim, _, avail = _analyse(node, claims, cdf, n)
-        if avail is not None and avail[sym] == 0:
-            return j, claim
+        if not (node.every_child_holds(1) or node.first_grid(d1) > node.first_grid(d0)):
+            return j, node.first_grid(0)
         if sym == terminal:
-            q = node.first_grid(d0)
-            while q in claims or q == claim:
-                q += 1
-            return j + 1, q
-        claims = _descend(node, claims, cdf, sym, claim)
+            return j + 1, node.first_grid(d0)
+        node.descend(d0, d1)
     return 0, None
 
 
@@ -246,22 +267,26 @@ class WindowDecoder:
     """Decodes one window from its value, one symbol per step() (-1: the window has ended)."""
 
     def __init__(self, value: int, bits: int, precision: int, n: int, terminal: int):
-        self.node, self.claims, self.value = _Node(bits, precision), [], value
+        self.win, self.value = _Window(bits, precision), value
         self.n, self.terminal, self.active = n, terminal, True
 
     def step(self, cdf) -> int:
         if not self.active:
             raise ReferenceCoderError("window has ended")
         cdf = [int(c) for c in cdf]
-        claim, grid, _ = _analyse(self.node, self.claims, cdf, self.n)
-        if claim is not None and claim == self.value:
+        counts, own = self.win.children(cdf)
+        if own is not None and self.value == own:
             self.active = False
             return -1
-        if grid is None:
-            grid = [self.node.first_grid(self.node.boundary(c)) for c in cdf]
-        sym = bisect_right(grid, self.value, 0, self.n) - 1
+        if counts is None:
+            node = self.win.node
+            grid = [node.first_grid(node.boundary(c)) for c in cdf]
+            sym = bisect_right(grid, self.value, 0, self.n) - 1
+        else:
+            ends = list(accumulate(counts, initial=self.win.lo))[1:]
+            sym = bisect_right(ends, self.value)
         if sym == self.terminal:
             self.active = False
             return sym
-        self.claims = _descend(self.node, self.claims, cdf, sym, claim)
+        self.win.descend(cdf, counts, own, sym)
         return sym

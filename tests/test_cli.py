@@ -118,13 +118,20 @@ def test_bench_windows_small(c4_sample):
         "860",
         "--window-bits",
         "16,32",
+        "--read-back",
     )
     assert proc.returncode == 0, proc.stderr
     rows = last_json(proc.stdout)["results"]
     assert [r["window_bits"] for r in rows] == [16, 32]
     for r in rows:
         assert r["exact_decodes"] is True
-        assert r["exact_bytes_per_window"] <= r["greedy_bytes_per_window"]
+        assert r["exact_cost_pct"] == pytest.approx(
+            100 * (r["greedy_bytes_per_window"] / r["exact_bytes_per_window"] - 1), abs=0.01
+        )
+        assert r["greedy_windows_failing_pct"] == pytest.approx(
+            r["greedy_windows_short_pct"] + r["greedy_windows_long_pct"], abs=0.002
+        )
+        assert 0 < r["greedy_windows_failing_pct"] <= 100  # greedy windows do not all read back
 
 
 def test_help_explains_commands():

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compressor import equal_info, reference_coder
-from compressor.coder import encode_windows
+from compressor.coder import WindowEncoder, encode_windows, quantize
 from compressor.equal_info import WINDOW_BITS
 from compressor.models import ALPHABET, EOS, symbols_of
 from tests.conftest import TABLE_KINDS, HashModel, model_table
@@ -115,7 +115,7 @@ def decode_value(value: int, model, bits: int) -> list[int]:
 def test_every_value_decodes_and_re_encodes(value, kind, seed):
     """A complete code: any b-bit value (as M2 might sample) decodes to a window content, and
     that content encodes back to a value that decodes to it (the same value unless the window
-    ends in EOS, whose child owns all of its points)."""
+    ends in EOS, whose child owns all of its values)."""
     bits, precision = 16, 14
     model = HashModel(model_table(kind, 13, precision, seed), precision)
     content = decode_value(value, model, bits)
@@ -134,7 +134,7 @@ def test_every_value_decodes_and_re_encodes(value, kind, seed):
         assert consumed[0] == len(content)
         assert decode_value(int.from_bytes(values[0].tobytes(), "big"), model, bits) == content
         return
-    # The window ended at a claim: some next symbol does not fit, and with it the window's value is `value`.
+    # The window ended at a node's own value: some next symbol has no value, and with it the window's value is `value`.
     ends = []
     for nxt in range(ALPHABET):
         syms = np.array([[*content, nxt]], np.int32)
@@ -196,3 +196,58 @@ def test_windows_after_eos_decode_as_the_next_part():
     encoded = equal_info.encode_documents(parts, model, 16)
     [back] = equal_info.decode_documents([np.concatenate([w.values for w in encoded])], model, 16)
     assert np.array_equal(back, np.concatenate(parts))
+
+
+@pytest.mark.parametrize(
+    ("tail", "cdf_last", "window", "outcome"),
+    [
+        ([1], None, 16, "exact"),  # the 16 halvings leave one whole cell; the bits run out after them
+        ([0, 1], None, 17, "short"),  # a 17th half cell holds the value, but the bits do not fix it
+        ([1], [0, 15 << 10, 1 << 14], 15, "long"),  # 15 halvings leave two cells; the next 15/16 fixes a symbol
+    ],
+)
+def test_greedy_read_back_outcomes(tail, cdf_last, window, outcome):
+    """The paper's greedy windows read back by their bits alone, on binary sources whose
+    intervals are worked out by hand (b = 16, P = 14)."""
+    from compressor.bench.windows import _read_back
+
+    half = [0, 1 << 13, 1 << 14]
+    head = [0] * (16 if window >= 16 else 15)
+    symbols = head + tail
+    cdfs = [half] * len(symbols) if cdf_last is None else [half] * len(head) + [cdf_last]
+    consumed, _ = reference_coder.encode_window(cdfs, symbols, 16, 14, terminal=-1, greedy=True)
+    assert consumed == window
+    assert _read_back(cdfs, symbols, window, 16, 14) == outcome
+
+
+def test_a_surprise_after_a_sure_run_ends_the_window_at_the_last_node_keeping_a_value():
+    """Narrow nodes of a near-certain symbol keep no value of their own (ending there is worth
+    less than half a value): a rare symbol after them ends the window at the deepest node that
+    keeps one, before symbols already fed, and those open the next window.  Every such window
+    still decodes, and the C encoder agrees with the reference."""
+    probs = np.full((1, ALPHABET), 0.03 / (ALPHABET - 1), np.float32)
+    probs[0, ord("A")] = 0.97
+    model = HashModel(quantize(probs, 14), 14, context_size=0)
+    table = model.table
+    backed_up = 0
+    for k in range(1, 140, 3):
+        syms = symbols_of(b"A" * k + b"B")
+        enc = WindowEncoder(1, 16, 14, ALPHABET, EOS)
+        slot, row = np.zeros(1, np.int32), np.zeros(1, np.int32)
+        status, values, lengths = np.empty(1, np.int32), np.empty((1, 2), np.uint8), np.empty(1, np.int32)
+        enc.start(slot)
+        for fed, s in enumerate(syms):
+            enc.step(slot, table, row, np.array([s], np.int32), status, values, lengths)
+            if status[0] == equal_info.STEP_CLOSED:
+                backed_up += int(lengths[0] < fed)
+                reference = reference_coder.encode_window(
+                    table[[0] * (fed + 1)].tolist(), syms[: fed + 1].tolist(), 16, 14, EOS
+                )
+                assert reference == (lengths[0], int.from_bytes(values[0].tobytes(), "big"))
+                break
+            if status[0] == equal_info.STEP_LAST:
+                break
+        [w] = equal_info.encode_documents([syms], model, 16)
+        [back] = equal_info.decode_documents([w.values], model, 16)
+        assert np.array_equal(back, syms)
+    assert backed_up >= 5, backed_up

@@ -115,7 +115,7 @@ def test_window_decoder_misuse():
 def test_window_encoder_on_garbage_cdfs_and_symbols(symbol, table):
     enc = WindowEncoder(1, 16, 14, ALPHABET, EOS)
     enc.start(np.zeros(1, np.int32))
-    status, values = np.empty(1, np.int32), np.empty((1, 2), np.uint8)
+    status, values, lengths = np.empty(1, np.int32), np.empty((1, 2), np.uint8), np.empty(1, np.int32)
     try:
         enc.step(
             np.zeros(1, np.int32),
@@ -124,6 +124,7 @@ def test_window_encoder_on_garbage_cdfs_and_symbols(symbol, table):
             np.array([symbol], np.int32),
             status,
             values,
+            lengths,
         )
     except ValueError as exc:
         assert "CDF" in str(exc) or "out of range" in str(exc)
@@ -135,19 +136,20 @@ def test_window_encoder_misuse():
     enc = WindowEncoder(2, 16, 14, ALPHABET, EOS)
     table = quantize(np.ones((1, ALPHABET), np.float32))
     one, status, values = np.zeros(1, np.int32), np.empty(1, np.int32), np.empty((1, 2), np.uint8)
+    lengths = np.empty(1, np.int32)
     with pytest.raises(ValueError, match="never started"):
-        enc.step(one, table, one, one, status, values)
+        enc.step(one, table, one, one, status, values, lengths)
     with pytest.raises(IndexError, match="slots"):
         enc.start(np.array([2], np.int32))
     enc.start(one)
     with pytest.raises(IndexError, match="not a row"):
-        enc.step(one, table, np.array([3], np.int32), one, status, values)
+        enc.step(one, table, np.array([3], np.int32), one, status, values, lengths)
     with pytest.raises(ValueError, match="values"):
-        enc.step(one, table, one, one, status, np.empty((1, 3), np.uint8))
-    enc.step(one, table, one, np.array([EOS], np.int32), status, values)
-    assert status[0] == 2  # the terminal ends the window
+        enc.step(one, table, one, one, status, np.empty((1, 3), np.uint8), lengths)
+    enc.step(one, table, one, np.array([EOS], np.int32), status, values, lengths)
+    assert status[0] == 2 and lengths[0] == 1  # the terminal ends the window
     with pytest.raises(ValueError, match="has ended"):
-        enc.step(one, table, one, one, status, values)
+        enc.step(one, table, one, one, status, values, lengths)
 
 
 def encode_windows_with(**overrides):
@@ -214,3 +216,53 @@ BAD_BUFFERS = [
 def test_bad_buffers_raise(name, call, error):
     with pytest.raises(error):
         call()
+
+
+@given(
+    value=st.binary(min_size=2, max_size=2),
+    seeds=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=40),
+    garbage_at=st.integers(0, 60),
+)
+@settings(max_examples=150, deadline=None)
+def test_window_decoder_deep_in_a_window(value, seeds, garbage_at):
+    """Past the wide nodes: any value, peaked and flat CDFs that change every step (so narrow
+    nodes split, keep values and hand all of theirs on), and now and then a broken row; the
+    decoder only ever ends the window, returns a symbol or raises ValueError."""
+    dec = WindowDecoder(1, 16, 14, ALPHABET, EOS)
+    slot, out = np.zeros(1, np.int32), np.empty(1, np.int32)
+    dec.start(slot, np.frombuffer(value, np.uint8).reshape(1, 2))
+    for step, seed in enumerate(seeds):
+        rng = np.random.default_rng(seed)
+        probs = rng.dirichlet(np.full(ALPHABET, 0.05 if seed % 2 else 5.0)).astype(np.float32)
+        table = quantize(probs[None, :], 14)
+        if step == garbage_at:
+            table[0, 1 + seed % ALPHABET] = table[0, seed % ALPHABET]
+        try:
+            dec.step(slot, table, np.zeros(1, np.int32), out)
+        except ValueError as exc:
+            assert step == garbage_at and "CDF" in str(exc)
+            return
+        assert -1 <= out[0] < ALPHABET
+        if out[0] < 0 or out[0] == EOS:
+            return
+
+
+@given(
+    symbols=st.lists(st.integers(0, ALPHABET - 1), min_size=1, max_size=40),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=150, deadline=None)
+def test_window_encoder_deep_in_a_window(symbols, seed):
+    """The encoder past the wide nodes, on changing peaked and flat CDFs: every symbol is coded,
+    or ends the window with a length no longer than the symbols fed to it."""
+    enc = WindowEncoder(1, 16, 14, ALPHABET, EOS)
+    slot, row = np.zeros(1, np.int32), np.zeros(1, np.int32)
+    status, values, lengths = np.empty(1, np.int32), np.empty((1, 2), np.uint8), np.empty(1, np.int32)
+    enc.start(slot)
+    rng = np.random.default_rng(seed)
+    for fed, s in enumerate(symbols):
+        probs = rng.dirichlet(np.full(ALPHABET, 0.05 if rng.random() < 0.5 else 5.0)).astype(np.float32)
+        enc.step(slot, quantize(probs[None, :], 14), row, np.array([s], np.int32), status, values, lengths)
+        if status[0] != 0:
+            assert 1 <= lengths[0] <= fed + (status[0] == 2)
+            return

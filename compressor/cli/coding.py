@@ -166,11 +166,20 @@ def bench_coder(symbols, reference_symbols, seed):
 @click.option("--precision", type=click.IntRange(1, 16), default=DEFAULT_PRECISION, show_default=True)
 @click.option("--decode/--no-decode", default=True, show_default=True, help="Also check every window decodes.")
 @click.option(
+    "--read-back/--no-read-back",
+    default=False,
+    show_default=True,
+    help="Also read the paper's greedy windows back the natural way (a symbol only where the bits fix it) "
+    "and count the windows and examples that do not round-trip.",
+)
+@click.option(
     "--example-bytes",
     type=click.IntRange(min=16),
     help="Cut the documents' text into examples of this many bytes (as the pipeline does) and code those.",
 )
-def bench_windows(input_path, fit_path, m1_path, fit_limit, skip, limit, window_bits, precision, decode, example_bytes):
+def bench_windows(
+    input_path, fit_path, m1_path, fit_limit, skip, limit, window_bits, precision, decode, read_back, example_bytes
+):
     """Cost of exact windows against the paper's greedy (ambiguous) windows, same model and text."""
     from compressor.bench import windows as bw
     from compressor.models import build_model
@@ -190,7 +199,7 @@ def bench_windows(input_path, fit_path, m1_path, fit_limit, skip, limit, window_
             model = build_model("order2", _documents(fit_path, fit_limit, "--fit"), precision)
         else:
             raise click.UsageError("give --fit (order-2 model) or --m1")
-        result = bw.run(docs, model, bits, decode)
+        result = bw.run(docs, model, bits, decode, read_back)
     except (ValueError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from None
     result.update(

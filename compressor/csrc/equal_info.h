@@ -1,19 +1,39 @@
 /* Equal-Info Windows with an exact, complete window code.
  *
- * A window is b bits: one of the 2^b grid points V of [0, 2^b).  A node of the coding tree
- * (a window's content so far) has an interval [start, start + m*2^e) in fine units of 2^-64
- * grid points; its children split it at start + floor(m * cdf[c] / 2^P) * 2^e.  A grid point
- * is *available* at a node if no ancestor claimed it.
+ * A window is b bits: one of the 2^b values V.  Walking down the coding tree (a window's
+ * content so far), each node owns a set of values, and each value ends in exactly one
+ * content.  Two regimes:
  *
- * Claim rule (lazy): a node claims one available point only when some child has none; it
- * takes it from the child where a point is worth least (claim_cost in equal_info.c), the
- * largest available point there.
- * The terminal child (EOS) owns all its available points.  Decoder at node x: if V is x's
- * claim the window is x; otherwise descend into the child holding V (EOS ends the window).
- * Encoder: include the next symbol while its child still has an available point.
+ * Wide nodes, while every child's interval holds a grid point: arithmetic coding.  The node is
+ * the interval [start, start + m*2^e) in fine units of 2^-64 values; its children split it at
+ * start + floor(m * cdf[c] / 2^P) * 2^e, and a child owns the values inside its interval.
  *
- * Every V decodes to exactly one content, and the root never claims, so any b >= P makes
- * progress (each root child holds >= 2^(b-P) grid points).
+ * Narrow nodes, from the first node where some child's interval could miss every value: the
+ * node's values are a run of N integers lo .. lo+N-1, and the node splits them itself.
+ *   1. Largest remainders: child c gets floor(N f_c / 2^P) values, and the N - sum left over go
+ *      one each to the children with the largest remainders (ties: the smaller symbol).
+ *   2. If some children got none (their probability mass is q), the window must be able to end
+ *      here.  The node keeps its own value (the last, lo+N-1) and splits the other N-1 by rule 1
+ *      when ending here is worth a value: when no ancestor keeps one, or when N * q * D >= 1/2,
+ *      D = symbols since the deepest ancestor that keeps one.  Otherwise a text whose next
+ *      symbol has no value ends the window at that ancestor, D symbols earlier.
+ *   Why rule 2: a child's first value is worth its probability times one symbol (the symbol it
+ *   lets into the window), and largest remainders give it one about when its share N p_c of the
+ *   node's values reaches one half.  The node's own value is worth q * D symbols (the symbols it
+ *   saves from going back to the ancestor), so it is rounded the same way, at N q D >= 1/2.
+ *   The lazy rule (own value whenever a child has none) lost about one value per narrow node:
+ *   1/N of the window's remaining capacity even at a node whose next symbol is nearly certain.
+ *
+ * Decoder at a narrow node: if V is the node's own value the window ends there; otherwise it
+ * descends into the child whose values hold V (the terminal child, EOS, ends the window).
+ * Encoder: include the next symbol while its child owns a value; when it owns none, the window
+ * ends at the deepest node on the path that keeps its own value.
+ *
+ * Every V decodes to exactly one content: at a narrow node each value is the node's own or lies
+ * in one child, and the descent ends, since a child holds fewer values than its node unless the
+ * node keeps no value and hands all N to one child, which happens only while N q D < 1/2 and so
+ * at most 2^(P-1) times in a row (D grows by one each time, q >= 2^-P).  The root's children each
+ * hold >= 2^(b-P) values, so any b >= P codes at least one symbol per window.
  */
 #ifndef EQINFO_EQUAL_INFO_H
 #define EQINFO_EQUAL_INFO_H
@@ -39,21 +59,25 @@ typedef struct {
     int e;
 } eq_interval;
 
+/* A window being coded or decoded: the path's current node and the deepest node keeping a value. */
 typedef struct {
-    u128 *items; /* grid points claimed by ancestors, all inside the current interval */
-    size_t len, cap;
-} eq_claims;
+    eq_interval iv;    /* wide node */
+    u128 lo;           /* narrow node: its values are lo .. lo + count - 1 */
+    uint64_t count;    /* 0 while the node is wide */
+    int64_t depth;     /* symbols in the window so far */
+    int64_t anchor;    /* depth of the deepest node keeping its own value, -1 if none */
+    u128 anchor_value; /* that node's own value */
+} eq_window;
 
 /* Per-node work space, sized for the alphabet. */
 typedef struct {
-    u128 *grid;      /* grid[c]: first grid point of child c, relative to L (c = 0..n) */
-    uint64_t *avail; /* available points per child (saturated) */
+    uint64_t *count; /* values per child of a narrow node */
+    uint32_t *rem;   /* remainders of the largest-remainder split */
     int n;
 } eq_scratch;
 
 typedef struct {
-    eq_interval iv;
-    eq_claims claims;
+    eq_window w;
     u128 value;
     int active;
 } eq_window_decoder;
@@ -61,24 +85,25 @@ typedef struct {
 int eq_params_check(const eq_params *p);
 int eq_scratch_init(eq_scratch *s, int n);
 void eq_scratch_free(eq_scratch *s);
-void eq_claims_free(eq_claims *c);
 
 /* Encodes the window starting at symbols[0]; symbol j is coded with the CDF table[rows[j]]
  * (its distribution given symbols[0..j)).  Returns the number of symbols in the window (>= 1), 0 if
  * all k fit and the window could go on, or an RC_ERR_* code.  greedy=1 measures the
- * paper's ambiguous rule (no claims; value = the node's first grid point). */
+ * paper's ambiguous rule (every child whose interval holds a value goes on; value = the node's
+ * first value). */
 int64_t eq_encode_window(const eq_params *p, const int32_t *table, const int32_t *rows, const int32_t *symbols,
-                         int64_t k, int greedy, eq_scratch *s, eq_claims *claims, u128 *value);
+                         int64_t k, int greedy, eq_scratch *s, u128 *value);
 
 /* The same rule one symbol at a time (exact rule only), for encoders that learn each CDF only
- * after the previous symbol is placed.  A window's state is an interval and its claims. */
+ * after the previous symbol is placed. */
 enum { EQ_STEP_CODED = 0, EQ_STEP_CLOSED = 1, EQ_STEP_LAST = 2 };
-void eq_encode_start(const eq_params *p, eq_interval *iv, eq_claims *claims);
+void eq_encode_start(const eq_params *p, eq_window *w);
 /* Codes sym with `cdf` (its distribution given the window so far): EQ_STEP_CODED (the window goes
- * on), EQ_STEP_CLOSED (the window ended before sym, which starts the next one; *value set),
- * EQ_STEP_LAST (sym was the terminal and ended the window; *value set), or an RC_ERR_* code. */
-int eq_encode_step(const eq_params *p, eq_interval *iv, eq_claims *claims, const int32_t *cdf, int32_t sym,
-                   eq_scratch *s, u128 *value);
+ * on), EQ_STEP_CLOSED (the window ended before sym: it holds *length <= depth symbols, and the
+ * symbols after them, sym included, start the next window), EQ_STEP_LAST (sym was the terminal
+ * and ended the window), or an RC_ERR_* code.  *value and *length are set unless CODED. */
+int eq_encode_step(const eq_params *p, eq_window *w, const int32_t *cdf, int32_t sym, eq_scratch *s, u128 *value,
+                   int64_t *length);
 
 void eq_decoder_start(const eq_params *p, eq_window_decoder *d, u128 value);
 /* One step: *symbol gets the next symbol of the window, or -1 when the window has ended. */

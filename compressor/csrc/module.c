@@ -533,7 +533,6 @@ static PyObject *py_encode_windows(PyObject *self, PyObject *args, PyObject *kw)
         PyErr_NoMemory();
         goto done;
     }
-    eq_claims claims = {NULL, 0, 0};
     const int32_t *table = b[0].view.buf, *rows = b[1].view.buf, *syms = b[2].view.buf;
     int32_t *consumed = b[4].view.buf;
     uint8_t *values = b[5].view.buf;
@@ -542,14 +541,13 @@ static PyObject *py_encode_windows(PyObject *self, PyObject *args, PyObject *kw)
     Py_BEGIN_ALLOW_THREADS
     for (; i < B; i++) {
         u128 value = 0;
-        rc = eq_encode_window(&p, table, rows + i * K, syms + i * K, lens[i], greedy, &scratch, &claims, &value);
+        rc = eq_encode_window(&p, table, rows + i * K, syms + i * K, lens[i], greedy, &scratch, &value);
         if (rc < 0) break;
         consumed[i] = (int32_t)rc;
         value_to_bytes(value, values + i * nb, nb);
     }
     Py_END_ALLOW_THREADS
     eq_scratch_free(&scratch);
-    eq_claims_free(&claims);
     if (rc < 0) {
         raise_rc((int)rc, "window", i);
         goto done;
@@ -596,7 +594,6 @@ static int WindowDecoder_init(WindowDecoderObject *self, PyObject *args, PyObjec
 
 static void WindowDecoder_dealloc(WindowDecoderObject *self) {
     if (self->windows) {
-        for (Py_ssize_t i = 0; i < self->batch; i++) eq_claims_free(&self->windows[i].claims);
         PyMem_Free(self->windows);
         eq_scratch_free(&self->scratch);
     }
@@ -724,7 +721,7 @@ static PyTypeObject WindowDecoderType = {
 
 /* WindowEncoder: the exact window rule one symbol per step, for models whose next CDF depends on
  * where the previous symbol went (the encoder then needs no candidate symbols ahead).  It shares
- * the decoder's object layout: per slot, an interval, its claims and whether a window is open. */
+ * the decoder's object layout: per slot, a window's state and whether it is open. */
 
 static PyObject *WindowEncoder_start(WindowDecoderObject *self, PyObject *args) {
     PyObject *ro;
@@ -739,7 +736,7 @@ static PyObject *WindowEncoder_start(WindowDecoderObject *self, PyObject *args) 
         const int32_t *slots = r.view.buf;
         for (Py_ssize_t i = 0; i < dim(&r, 0); i++) {
             eq_window_decoder *w = &self->windows[slots[i]];
-            eq_encode_start(&self->p, &w->iv, &w->claims);
+            eq_encode_start(&self->p, &w->w);
             w->active = 1;
         }
         res = Py_None;
@@ -750,29 +747,31 @@ static PyObject *WindowEncoder_start(WindowDecoderObject *self, PyObject *args) 
 }
 
 static PyObject *WindowEncoder_step(WindowDecoderObject *self, PyObject *args) {
-    PyObject *obj[6];
-    if (!PyArg_ParseTuple(args, "OOOOOO", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5])) return NULL;
+    PyObject *obj[7];
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5], &obj[6]))
+        return NULL;
     if (!self->windows) return PyErr_Format(PyExc_RuntimeError, "WindowEncoder not initialised");
-    static const char *names[6] = {"slots", "table", "rows", "symbols", "status", "values"};
-    static const char kinds[6] = {'i', 'i', 'i', 'i', 'i', 'B'};
-    static const int ndims[6] = {1, 2, 1, 1, 1, 2};
-    buf_t b[6];
+    static const char *names[7] = {"slots", "table", "rows", "symbols", "status", "values", "lengths"};
+    static const char kinds[7] = {'i', 'i', 'i', 'i', 'i', 'B', 'i'};
+    static const int ndims[7] = {1, 2, 1, 1, 1, 2, 1};
+    buf_t b[7];
     int got = 0;
     PyObject *result = NULL;
-    for (; got < 6; got++)
+    for (; got < 7; got++)
         if (buf_get(obj[got], &b[got], names[got], kinds[got], ndims[got], got >= 4)) goto done;
     Py_ssize_t S = dim(&b[0], 0), width = self->p.n + 1;
     int nb = self->p.bits / 8;
     if (dim(&b[1], 1) != width || dim(&b[2], 0) != S || dim(&b[3], 0) != S || dim(&b[4], 0) != S ||
-        dim(&b[5], 0) != S || dim(&b[5], 1) != nb) {
+        dim(&b[5], 0) != S || dim(&b[5], 1) != nb || dim(&b[6], 0) != S) {
         PyErr_Format(PyExc_ValueError,
-                     "table must have %zd columns; rows, symbols and status one entry per slot; values (slots, %d)",
+                     "table must have %zd columns; rows, symbols, status and lengths one entry per slot; values "
+                     "(slots, %d)",
                      width, nb);
         goto done;
     }
     if (step_check(self, &b[0], &b[1], &b[2])) goto done;
     const int32_t *slots = b[0].view.buf, *table = b[1].view.buf, *rows = b[2].view.buf, *syms = b[3].view.buf;
-    int32_t *status = b[4].view.buf;
+    int32_t *status = b[4].view.buf, *lengths = b[6].view.buf;
     uint8_t *values = b[5].view.buf;
     int rc = RC_OK;
     Py_ssize_t i = 0;
@@ -780,13 +779,15 @@ static PyObject *WindowEncoder_step(WindowDecoderObject *self, PyObject *args) {
     for (; i < S; i++) {
         eq_window_decoder *w = &self->windows[slots[i]];
         u128 value = 0;
-        rc = eq_encode_step(&self->p, &w->iv, &w->claims, table + (Py_ssize_t)rows[i] * width, syms[i],
-                            &self->scratch, &value);
+        int64_t length = 0;
+        rc = eq_encode_step(&self->p, &w->w, table + (Py_ssize_t)rows[i] * width, syms[i], &self->scratch, &value,
+                            &length);
         if (rc < 0) break;
         status[i] = rc;
         if (rc != EQ_STEP_CODED) {
             w->active = 0;
             value_to_bytes(value, values + i * nb, nb);
+            lengths[i] = length > INT32_MAX ? INT32_MAX : (int32_t)length;
         }
         rc = RC_OK;
     }
@@ -800,9 +801,10 @@ done:
 static PyMethodDef WindowEncoder_methods[] = {
     {"start", (PyCFunction)WindowEncoder_start, METH_VARARGS, "start(slots): open a fresh window in each slot."},
     {"step", (PyCFunction)WindowEncoder_step, METH_VARARGS,
-     "step(slots, table, rows, symbols, status, values): code symbols[i] in its slot's window with the CDF "
-     "table[rows[i]]; status[i] = 0 coded, 1 the window ended before it (values[i] = the window's bits; the symbol "
-     "starts the next window), 2 it was the terminal and ended the window (values[i] set)."},
+     "step(slots, table, rows, symbols, status, values, lengths): code symbols[i] in its slot's window with the "
+     "CDF table[rows[i]]; status[i] = 0 coded, 1 the window ended before it, 2 it was the terminal and ended the "
+     "window.  When a window ends, values[i] gets its bits and lengths[i] the symbols it holds: the symbols after "
+     "them (with a status of 1, symbols[i] and possibly some before it) start the next window."},
     {NULL}};
 
 static PyTypeObject WindowEncoderType = {

@@ -154,7 +154,7 @@ class RangeDecoder:
 # Equal-Info windows (see compressor/csrc/equal_info.h for the rule)
 
 
-class _Node:
+class Interval:
     """A node's interval: [start, start + m * 2^e) in fine units of 2^-64 grid points."""
 
     def __init__(self, bits: int, precision: int):
@@ -192,7 +192,7 @@ class _Window:
     """The path of one window: a wide node's interval, then a narrow node's values lo..lo+count-1."""
 
     def __init__(self, bits: int, precision: int):
-        self.node, self.precision = _Node(bits, precision), precision
+        self.node, self.precision = Interval(bits, precision), precision
         self.lo = self.count = None
         self.depth, self.anchor, self.anchor_value = 0, None, None
 
@@ -247,7 +247,7 @@ def encode_window(
 
 
 def _encode_greedy(cdfs, symbols, bits, precision, terminal) -> tuple[int, int | None]:
-    node = _Node(bits, precision)
+    node = Interval(bits, precision)
     n = len(cdfs[0]) - 1 if cdfs else 0
     for j, (cdf, sym) in enumerate(zip(cdfs, symbols, strict=True)):
         cdf = [int(c) for c in cdf]

@@ -11,7 +11,7 @@ import numpy as np
 from compressor import equal_info
 from compressor.methods import EqualInfoAC
 from compressor.models import EOS, ByteModel, symbols_of
-from compressor.reference_coder import _Node
+from compressor.reference_coder import Interval
 
 # The paper's EqualInfoAC bytes/token with 8-bit tokens (16-bit tokens: twice these).
 PAPER_BYTES_PER_TOKEN_8BIT = {16: 2.66, 32: 3.49, 64: 4.16, 128: 4.61}
@@ -19,7 +19,7 @@ PAPER_BYTES_PER_TOKEN_8BIT = {16: 2.66, 32: 3.49, 64: 4.16, 128: 4.61}
 TARGET_COST_PCT = {16: 5.0, 32: 2.5}
 
 
-def _paper_value(node: _Node, bits: int) -> int:
+def _paper_value(node: Interval, bits: int) -> int:
     """The paper's window bits for a node, padded with zeros to b bits (as a value, in units of
     2^-b): the arithmetic coder's usual end, the shortest bit string whose every continuation
     stays inside the interval, where one of at most b bits exists; else the shortest bit string
@@ -40,12 +40,12 @@ def _read_back(cdfs: list[list[int]], symbols: list[int], k: int, bits: int, pre
     would follow them, i.e. the cell [v, v + 2^-b) lies inside one child; decoding stops at the
     first symbol they do not fix, or after EOS): "exact", "short" (it stops before the k-th
     symbol) or "long" (the bits fix a symbol after the window's last)."""
-    node = _Node(bits, precision)
+    node = Interval(bits, precision)
     for cdf, s in zip(cdfs[:k], symbols[:k], strict=True):
         node.descend(node.boundary(cdf[s]), node.boundary(cdf[s + 1]))
     lo = _paper_value(node, bits) << 64
     hi = lo + (1 << 64)  # the cell, in fine units
-    node = _Node(bits, precision)
+    node = Interval(bits, precision)
     for j, cdf in enumerate(cdfs[: k + 1]):
         bounds = [node.start + (node.boundary(c) << node.e) for c in cdf]
         inside = [c for c in range(len(cdf) - 1) if bounds[c] <= lo and hi <= bounds[c + 1]]
@@ -63,7 +63,7 @@ def greedy_read_back(
     syms: Sequence[np.ndarray], windows: Sequence[equal_info.DocumentWindows], model: ByteModel, bits: int
 ) -> dict:
     """How many of the paper's greedy windows (and the examples holding them) fail to decode
-    with the natural "stop when the bits run out" reading (`_reads_back`)."""
+    with the natural "stop when the bits run out" reading (`_read_back`)."""
     batch = 256
     spans: list[tuple[int, np.ndarray, int]] = []  # (example, the window's symbols and the next, window length)
     for d, (s, w) in enumerate(zip(syms, windows, strict=True)):

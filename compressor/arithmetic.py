@@ -96,7 +96,9 @@ def decode_documents(
             )
         if progress is not None:
             progress(int(live.size))
-        live = live[grows & ~np.isin(live, runaway)]
+        finished = ~grows | np.isin(live, runaway)
+        session.reset(live[finished])
+        live = live[~finished]
     return results  # type: ignore[return-value]
 
 

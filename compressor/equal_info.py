@@ -190,8 +190,8 @@ def _encode_incremental(
         pos[active[closed]] = window_start[active[closed]]
         if progress is not None:
             progress(int(lens[closed].sum()))
+        session.reset(active[closed])  # a fresh context for the next window; a finished document's is freed
         reopen = active[st == STEP_CLOSED]
-        session.reset(reopen)
         if reopen.size:
             encoder.start(reopen)
         active = active[st != STEP_LAST]
@@ -251,11 +251,11 @@ def decode_documents(
         truncated = ended[last & (step[~grows] < 0)]
         for d in truncated:
             results[d] = WindowDecodeError(f"document {d}: windows end before EOS (truncated stream)")
+        session.reset(ended)
         reopen = ended[~last]
         if reopen.size:
             decoder.start(reopen, flat[first[reopen] + next_window[reopen]])
             next_window[reopen] += 1
-            session.reset(reopen)
         if progress is not None:
             progress(int(got.sum()))
         live = live[grows | ~np.isin(live, ended[last])]
@@ -296,6 +296,7 @@ def decode_windows(values: np.ndarray, model: ByteModel, window_bits: int) -> li
             out[d].append(s)
         grows = (got >= 0) & (got != EOS)
         session.append(live[grows], got[grows])
+        session.reset(live[~grows])
         live = live[grows]
         if live.size < lanes and queued < n:
             joining = order[queued : queued + lanes - live.size]

@@ -151,12 +151,21 @@ def test_documents_taking_lanes_in_turn_code_and_decode_the_same(tiny, docs, lan
     windows are those of every document at once, and decode the same way."""
     _, integer, _ = tiny
     texts = [d[: 40 + 17 * i] for i, d in enumerate(docs[:9])]
+    sessions = []
+
+    class Recording(M1ByteModel):
+        def session(self, n):
+            sessions.append(super().session(n))
+            return sessions[-1]
+
     together = EqualInfoAC(M1ByteModel(integer, lanes=64), 16, 16, example_bytes=100)
-    in_turn = EqualInfoAC(M1ByteModel(integer, lanes=lanes), 16, 16, example_bytes=100)
+    in_turn = EqualInfoAC(Recording(integer, lanes=lanes), 16, 16, example_bytes=100)
     expected = [e.tokens for e in together.encode_batch(texts)]
     got = [e.tokens for e in in_turn.encode_batch(texts)]
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
     assert in_turn.decode_batch(got) == texts
+    # the KV cache holds a slot per lane, not per document, in encoding and decoding alike
+    assert len(sessions) == 2 and all(s.cache.rows == lanes for s in sessions)
 
 
 @pytest.mark.parametrize("kind", ["ac", "equal_info_ac"])

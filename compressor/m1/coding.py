@@ -92,11 +92,17 @@ class M1Session:
     """M1 one symbol at a time, with a KV cache (decoding, and Equal-Info encoding): each step
     feeds one new token per document, a position's forward instead of the whole context's, and
     yields the same CDFs as `predict` (the integer path's arithmetic on a position does not
-    depend on how many positions are computed with it)."""
+    depend on how many positions are computed with it).
+
+    A history holds a cache slot from its first token until `reset`, and a fresh history takes
+    the lowest free slot: the coders reset every history they finish, so the slots in use stay
+    one run as long as the lanes are full, and each step reads the cache in place."""
 
     def __init__(self, model: M1ByteModel, n: int):
         self.integer, self.segment, self.max_tokens = model.integer, model.segment, model.max_tokens
-        self.cache = model.integer.new_cache(n)
+        self.cache = model.integer.new_cache(0)
+        self.slot = np.full(n, -1, dtype=np.int64)  # each history's cache slot; -1: none yet
+        self.taken = np.zeros(0, dtype=bool)  # per slot
         self.pending = np.full(n, BOS, dtype=np.int64)  # next token to feed; -1: fed already
         self.last = np.zeros((n, 258), dtype=np.int32)  # CDF after each row's latest token
         self.positions = self.attended = 0  # work done (positions fed, key positions attended), for benchmarks
@@ -105,20 +111,44 @@ class M1Session:
         self.pending[docs] = symbols
 
     def reset(self, docs: np.ndarray) -> None:
-        self.cache.length[docs] = 0
+        """Forget the histories (their slots go back to the pool); each restarts from BOS."""
+        held = self.slot[docs]
+        self.taken[held[held >= 0]] = False
+        self.slot[docs] = -1
         self.pending[docs] = BOS
 
     def next_cdfs(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feed = docs[self.pending[docs] >= 0]
-        self.reset(feed[self.cache.length[feed] >= self.segment])  # as predict: a fresh segment
-        rows = max(1, self.max_tokens // max(1, int(self.cache.length[feed].max(initial=0)) + 1))
+        self.reset(feed[self._lengths(feed) >= self.segment])  # as predict: a fresh segment
+        self._take_slots(feed[self.slot[feed] < 0])
+        feed = feed[np.argsort(self.slot[feed], kind="stable")]
+        slots = self.slot[feed]
+        lengths = self.cache.length[slots]
+        rows = max(1, self.max_tokens // (int(lengths.max(initial=0)) + 1))
         self.positions += feed.size
-        self.attended += int(self.cache.length[feed].sum()) + feed.size
+        self.attended += int(lengths.sum()) + feed.size
         for i in range(0, feed.size, rows):
             part = feed[i : i + rows]
-            self.last[part] = self.integer.extend(self.cache, part, self.pending[part]).numpy()
+            self.last[part] = self.integer.extend(self.cache, slots[i : i + rows], self.pending[part]).numpy()
         self.pending[feed] = -1
         return self.last[docs], np.arange(docs.size, dtype=np.int32)
+
+    def _lengths(self, docs: np.ndarray) -> np.ndarray:
+        held = self.slot[docs]
+        return np.where(held >= 0, self.cache.length[np.maximum(held, 0)] if self.cache.rows else 0, 0)
+
+    def _take_slots(self, docs: np.ndarray) -> None:
+        """The lowest free slots to `docs`, growing the cache when too few are free."""
+        free = np.flatnonzero(~self.taken)
+        if free.size < docs.size:
+            rows = self.cache.rows
+            self.cache.reserve(rows + docs.size - free.size, 0)
+            self.taken = np.concatenate([self.taken, np.zeros(self.cache.rows - rows, dtype=bool)])
+            free = np.flatnonzero(~self.taken)
+        got = free[: docs.size]
+        self.taken[got] = True
+        self.slot[docs] = got
+        self.cache.length[got] = 0
 
 
 def load_for_spec(path: str, precision: int) -> M1ByteModel:

@@ -87,7 +87,8 @@ def _float_pass(model: M1, tokens: torch.Tensor, cal: _Calibrator) -> None:
 
 class KVCache:
     """Keys and values (int8: they are requantised activations) of every position fed so far,
-    per layer, for a fixed set of rows; `length[row]` positions each, capacity grown on demand."""
+    per layer, for a set of slots (one per live history); `length[slot]` positions each.  Slots
+    and capacity grow on demand, so memory follows the histories live at once, not all of them."""
 
     def __init__(self, rows: int, n_layer: int, n_head: int, head_dim: int, device: torch.device, capacity: int = 32):
         shape = (rows, n_head, capacity, head_dim)
@@ -95,15 +96,23 @@ class KVCache:
         self.v = [torch.zeros(shape, dtype=torch.int8, device=device) for _ in range(n_layer)]
         self.length = np.zeros(rows, dtype=np.int64)
 
-    def reserve(self, positions: int) -> None:
-        capacity = self.k[0].shape[2]
-        if positions > capacity:
-            grow = max(positions, 2 * capacity) - capacity
+    @property
+    def rows(self) -> int:
+        return self.length.size
+
+    def reserve(self, rows: int, positions: int) -> None:
+        """Room for at least `rows` slots of `positions` positions (doubling, so growth is rare)."""
+        have_rows, have_positions = self.k[0].shape[0], self.k[0].shape[2]
+        grow_rows = max(rows, 2 * have_rows) - have_rows if rows > have_rows else 0
+        grow_positions = max(positions, 2 * have_positions) - have_positions if positions > have_positions else 0
+        if grow_rows or grow_positions:
 
             def pad(c: torch.Tensor) -> torch.Tensor:
-                return torch.cat([c, c.new_zeros((*c.shape[:2], grow, c.shape[3]))], dim=2)
+                c = torch.cat([c, c.new_zeros((c.shape[0], c.shape[1], grow_positions, c.shape[3]))], dim=2)
+                return torch.cat([c, c.new_zeros((grow_rows, *c.shape[1:]))], dim=0)
 
             self.k, self.v = [pad(c) for c in self.k], [pad(c) for c in self.v]
+            self.length = np.concatenate([self.length, np.zeros(grow_rows, dtype=np.int64)])
 
 
 class IntegerM1:
@@ -195,8 +204,9 @@ class IntegerM1:
         return acc.mul_(self.f32[f"{name}.m"]).round_().clamp_(lo, hi)
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dist: torch.Tensor, i: int) -> torch.Tensor:
-        """q [B, H, Tq, hd], k and v [B, H, Tk, hd] (int8-valued float32), dist: query position
-        minus key position (float32, broadcastable; negative means the future) -> [B, H, Tq, hd]."""
+        """q and k [B, H, Tq or Tk, hd] (int8-valued float32), v [B, H, Tk, hd] (int8-valued, any
+        dtype: it is widened to float64 once), dist: query position minus key position (float32,
+        broadcastable; negative means the future) -> [B, H, Tq, hd]."""
         z = (q @ k.transpose(-1, -2)).mul_(self.f32[f"{i}.score"])  # q.k exact: |sum| <= 64 * 127^2
         z = z - self.t["slopes"].float()[:, None, None] * dist
         z = z.masked_fill(dist < 0, -math.inf)
@@ -261,14 +271,16 @@ class IntegerM1:
         return KVCache(rows, self.n_layer, self.n_head, d // self.n_head, self.device)
 
     @torch.no_grad()
-    def extend(self, cache: KVCache, rows: np.ndarray, tokens: np.ndarray) -> torch.Tensor:
-        """Feeds one token to each of `rows` of the cache (at its next position) -> int32 CDFs
-        [len(rows), 258] of the symbol after it (on the CPU): the very CDFs `cdfs` gives at that
-        position, since each position's arithmetic is the same and every sum is exact."""
-        pos_np = cache.length[rows]
+    def extend(self, cache: KVCache, slots: np.ndarray, tokens: np.ndarray) -> torch.Tensor:
+        """Feeds one token to each of `slots` of the cache (at its next position) -> int32 CDFs
+        [len(slots), 258] of the symbol after it (on the CPU): the very CDFs `cdfs` gives at that
+        position, since each position's arithmetic is the same and every sum is exact.  Slots
+        that form a run (the usual case: every live history fed) are read in place, not gathered."""
+        pos_np = cache.length[slots]
         span = int(pos_np.max()) + 1
-        cache.reserve(span)
-        idx = torch.from_numpy(rows.astype(np.int64)).to(self.device)
+        cache.reserve(0, span)
+        idx = torch.from_numpy(slots.astype(np.int64)).to(self.device)
+        rows = slice(int(slots[0]), int(slots[0]) + slots.size) if (np.diff(slots) == 1).all() else idx
         pos = torch.from_numpy(pos_np).to(self.device)
         dist = (pos[:, None] - torch.arange(span, device=self.device)[None, :]).float()[:, None, None, :]
 
@@ -276,12 +288,12 @@ class IntegerM1:
             q, k, v = self._heads(qkv)
             cache.k[i][idx, :, pos] = k[:, :, 0].to(torch.int8)
             cache.v[i][idx, :, pos] = v[:, :, 0].to(torch.int8)
-            keys, values = cache.k[i][idx, :, :span].float(), cache.v[i][idx, :, :span].float()
-            return self._attend(q, keys, values, dist, i).transpose(1, 2).reshape(len(rows), 1, -1)
+            keys, values = cache.k[i][rows, :, :span].float(), cache.v[i][rows, :, :span]
+            return self._attend(q, keys, values, dist, i).transpose(1, 2).reshape(len(slots), 1, -1)
 
         tok = torch.from_numpy(tokens.astype(np.int64)).to(self.device)
         logits = self._logits(self.t["embed"][tok][:, None], attention)
-        cache.length[rows] += 1
+        cache.length[slots] += 1
         return self._cdfs_of(logits[:, 0]).cpu()
 
     # -- persistence ----------------------------------------------------------------------

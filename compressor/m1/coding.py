@@ -102,7 +102,6 @@ class M1Session:
         self.integer, self.segment, self.max_tokens = model.integer, model.segment, model.max_tokens
         self.cache = model.integer.new_cache(0)
         self.slot = np.full(n, -1, dtype=np.int64)  # each history's cache slot; -1: none yet
-        self.taken = np.zeros(0, dtype=bool)  # per slot
         self.pending = np.full(n, BOS, dtype=np.int64)  # next token to feed; -1: fed already
         self.last = np.zeros((n, 258), dtype=np.int32)  # CDF after each row's latest token
         self.positions = self.attended = 0  # work done (positions fed, key positions attended), for benchmarks
@@ -113,14 +112,16 @@ class M1Session:
     def reset(self, docs: np.ndarray) -> None:
         """Forget the histories (their slots go back to the pool); each restarts from BOS."""
         held = self.slot[docs]
-        self.taken[held[held >= 0]] = False
+        self.cache.free(held[held >= 0])
         self.slot[docs] = -1
         self.pending[docs] = BOS
 
     def next_cdfs(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feed = docs[self.pending[docs] >= 0]
-        self.reset(feed[self._lengths(feed) >= self.segment])  # as predict: a fresh segment
-        self._take_slots(feed[self.slot[feed] < 0])
+        holding = feed[self.slot[feed] >= 0]
+        self.reset(holding[self.cache.length[self.slot[holding]] >= self.segment])  # as predict: a fresh segment
+        fresh = feed[self.slot[feed] < 0]
+        self.slot[fresh] = self.cache.take(fresh.size)
         feed = feed[np.argsort(self.slot[feed], kind="stable")]
         slots = self.slot[feed]
         lengths = self.cache.length[slots]
@@ -132,23 +133,6 @@ class M1Session:
             self.last[part] = self.integer.extend(self.cache, slots[i : i + rows], self.pending[part]).numpy()
         self.pending[feed] = -1
         return self.last[docs], np.arange(docs.size, dtype=np.int32)
-
-    def _lengths(self, docs: np.ndarray) -> np.ndarray:
-        held = self.slot[docs]
-        return np.where(held >= 0, self.cache.length[np.maximum(held, 0)] if self.cache.rows else 0, 0)
-
-    def _take_slots(self, docs: np.ndarray) -> None:
-        """The lowest free slots to `docs`, growing the cache when too few are free."""
-        free = np.flatnonzero(~self.taken)
-        if free.size < docs.size:
-            rows = self.cache.rows
-            self.cache.reserve(rows + docs.size - free.size, 0)
-            self.taken = np.concatenate([self.taken, np.zeros(self.cache.rows - rows, dtype=bool)])
-            free = np.flatnonzero(~self.taken)
-        got = free[: docs.size]
-        self.taken[got] = True
-        self.slot[docs] = got
-        self.cache.length[got] = 0
 
 
 def load_for_spec(path: str, precision: int) -> M1ByteModel:

@@ -95,10 +95,25 @@ class KVCache:
         self.k = [torch.zeros(shape, dtype=torch.int8, device=device) for _ in range(n_layer)]
         self.v = [torch.zeros(shape, dtype=torch.int8, device=device) for _ in range(n_layer)]
         self.length = np.zeros(rows, dtype=np.int64)
+        self.taken = np.zeros(rows, dtype=bool)
 
     @property
     def rows(self) -> int:
         return self.length.size
+
+    def take(self, count: int) -> np.ndarray:
+        """The `count` lowest free slots, emptied and marked taken (the cache grows if too few are free)."""
+        free = np.flatnonzero(~self.taken)
+        if free.size < count:
+            self.reserve(self.rows + count - free.size, 0)
+            free = np.flatnonzero(~self.taken)
+        slots = free[:count]
+        self.taken[slots] = True
+        self.length[slots] = 0
+        return slots
+
+    def free(self, slots: np.ndarray) -> None:
+        self.taken[slots] = False
 
     def reserve(self, rows: int, positions: int) -> None:
         """Room for at least `rows` slots of `positions` positions (doubling, so growth is rare)."""
@@ -113,6 +128,7 @@ class KVCache:
 
             self.k, self.v = [pad(c) for c in self.k], [pad(c) for c in self.v]
             self.length = np.concatenate([self.length, np.zeros(grow_rows, dtype=np.int64)])
+            self.taken = np.concatenate([self.taken, np.zeros(grow_rows, dtype=bool)])
 
 
 class IntegerM1:

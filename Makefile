@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-CSRC := $(wildcard compressor/csrc/*.c compressor/csrc/*.h)
-EXT := compressor/_coder$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+CSRC := $(wildcard compressor/coder/csrc/*.c compressor/coder/csrc/*.h)
+EXT := compressor/coder/_coder$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 
 .PHONY: demo test lint build asan clean
 
@@ -27,6 +27,7 @@ demo: build
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: build lint
 	$(PY) -m pytest -q
@@ -39,4 +40,4 @@ asan: $(STAMP)
 	EQINFO_WERROR=1 $(PY) setup.py --quiet build_ext --inplace --force
 
 clean:
-	rm -rf build $(VENV) compressor/*.so *.egg-info
+	rm -rf build $(VENV) compressor/coder/*.so *.egg-info

@@ -28,6 +28,7 @@ EXTRAS_REQUIRE = {
         "pytest==9.2.0",
         "hypothesis==6.170.15",
         "ruff==0.17.5",
+        "import-linter==2.16",  # the layers in pyproject.toml
         "constriction==0.5.0",  # the reference coder in `eqinfo bench coder`
         "gcp-storage-emulator==2026.7.19",
     ],
@@ -50,18 +51,18 @@ if os.environ.get("EQINFO_ASAN"):
     CFLAGS += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1"]
 
 coder = Extension(
-    "compressor._coder",
+    "compressor.coder._coder",
     sources=[
-        "compressor/csrc/module.c",
-        "compressor/csrc/range_coder.c",
-        "compressor/csrc/quantize.c",
-        "compressor/csrc/equal_info.c",
+        "compressor/coder/csrc/module.c",
+        "compressor/coder/csrc/range_coder.c",
+        "compressor/coder/csrc/quantize.c",
+        "compressor/coder/csrc/equal_info.c",
     ],
     depends=[
-        "compressor/csrc/range_coder.h",
-        "compressor/csrc/quantize.h",
-        "compressor/csrc/equal_info.h",
-        "compressor/csrc/status.h",
+        "compressor/coder/csrc/range_coder.h",
+        "compressor/coder/csrc/quantize.h",
+        "compressor/coder/csrc/equal_info.h",
+        "compressor/coder/csrc/status.h",
     ],
     extra_compile_args=CFLAGS,
     extra_link_args=["-fsanitize=address,undefined"] if os.environ.get("EQINFO_ASAN") else [],

@@ -24,7 +24,7 @@ COPY m2_train ./m2_train
 # setup.py pins every dependency, so the package itself needs no pin here.
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[dataflow]" \
-    && python -c "import compressor._coder, pipelines.compress, torch; print(torch.__version__)"
+    && python -c "import compressor.coder._coder, pipelines.compress, torch; print(torch.__version__)"
 
 # The SDK harness stays the entry point: Dataflow starts /opt/apache/beam/boot.
 ENTRYPOINT ["/opt/apache/beam/boot"]

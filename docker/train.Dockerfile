@@ -20,7 +20,7 @@ COPY pipelines ./pipelines
 COPY m2_train ./m2_train
 
 RUN pip install --no-cache-dir . \
-    && python -c "import compressor._coder, torch; print(torch.__version__)"
+    && python -c "import compressor.coder._coder, torch; print(torch.__version__)"
 
 ENV PYTHONUNBUFFERED=1 PYTHON=python
 ENTRYPOINT ["/opt/eqinfo/m2_train/launch.sh"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from compressor.bench.tokenizers import PAPER_METHODS as PAPER_TABLE
-from compressor.bench.tokenizers import with_model
+from compressor.tokenizers.paper import PAPER_METHODS as PAPER_TABLE
+from compressor.tokenizers.paper import with_model
 
 PAPER_METHODS = with_model(PAPER_TABLE, "m1={m1}")  # M1 drives AC and EqualInfoAC, as in the paper
 # The smallest set that still shows the main finding: AC is not learnable, Equal-Info is.
@@ -24,7 +24,7 @@ class Budget:
     methods: tuple[str, ...]
     train_docs: int  # the first documents: M1's, SentencePiece's and M2's training text
     held_out_docs: int  # the last documents: every method's evaluation text
-    m1_size: str  # compressor.m1.model.SIZES
+    m1_size: str  # compressor.models.m1.model.SIZES
     m1_minutes: float
     m2_size: str  # m2_train.model.SIZES
     m2_ids: int  # training ids per method

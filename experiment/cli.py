@@ -13,8 +13,8 @@ from experiment.budgets import BUDGETS
 
 
 def run(input_path: str | None, out: Path, budget_name: str, m1: str | None) -> dict:
-    from compressor.corpus import write_documents
-    from compressor.demo_text import default_documents
+    from compressor.io.corpus import write_documents
+    from compressor.io.demo_text import default_documents
     from experiment import report
     from experiment.run import Experiment
     from m2_train.checkpoint import read_config

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from compressor.corpus import file_version, read_documents, write_documents
-from compressor.spec import Spec
+from compressor.io.corpus import file_version, read_documents, write_documents
+from compressor.tokenizers.spec import Spec
 from experiment.budgets import Budget
 from experiment.stages import Stages, fingerprint
 
@@ -49,14 +49,15 @@ def train_m1(
     docs: list[bytes], held_out: list[bytes], out: Path, size: str, minutes: float, log: Callable[[str], None]
 ) -> None:
     """M1 within a time budget (the schedule sized to end near it), then its integer twin."""
-    from compressor.cli.m1 import calibrate_into
-    from compressor.m1.model import SIZES
-    from compressor.m1.train import TrainConfig, train
+    from compressor.models.m1.bytemodel import calibrate
+    from compressor.models.m1.model import SIZES
+    from compressor.models.m1.train import TrainConfig, train
 
     steps = max(20, int(minutes * STEPS_PER_MINUTE[size]))
     config = TrainConfig(steps=steps, minutes=minutes, eval_every=max(10, steps // 4))
     train(docs, held_out[:8], out, SIZES[size], config, resume=True, log=lambda line: log(f"    {line}"))
-    calibrate_into(out, docs[:64])
+    path = calibrate(out, docs[:64])
+    log(f"    wrote {path} (calibrated on {min(64, len(docs))} documents)")
 
 
 class Experiment:
@@ -90,8 +91,8 @@ class Experiment:
         return {"key": key, **result}
 
     def train_m1(self, split: dict) -> dict:
-        from compressor import storage
-        from compressor.m1.coding import INTEGER_FILE
+        from compressor.io import storage
+        from compressor.models.m1.bytemodel import INTEGER_FILE
 
         if self.m1:
             self.log(f"M1: {self.m1} (given)")
@@ -114,7 +115,7 @@ class Experiment:
         key = fingerprint(split["key"], self.budget.spm_vocab)
 
         def work() -> dict:
-            from compressor.spm import SentencePiece, train_sentencepiece
+            from compressor.tokenizers.spm import SentencePiece, train_sentencepiece
 
             docs = list(read_documents(self.out / "data" / "train.jsonl"))
             path = train_sentencepiece(docs, self.out / "spm" / "spm", self.budget.spm_vocab, hard_vocab_limit=False)
@@ -126,8 +127,9 @@ class Experiment:
     # -- per method ---------------------------------------------------------------------------
 
     def compress(self, method: Method, spec: str, part: str, key: str) -> dict:
-        from compressor.shardset import read_manifest
-        from pipelines.compress import Config, run
+        from compressor.shards.shardset import read_manifest
+        from pipelines.compress import run
+        from pipelines.config import Config
 
         b = self.budget
         source = self.out / "data" / f"{part}.jsonl"

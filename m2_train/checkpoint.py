@@ -30,7 +30,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_state_dict,
 )
 
-from compressor import storage
+from compressor.io import storage
 from m2_train import distributed
 from m2_train.distributed import World
 from m2_train.model import M2, M2Config

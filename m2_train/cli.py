@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from m2_train.config import TrainConfig
 from m2_train.model import SIZES
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
@@ -36,20 +37,24 @@ def _without_option(argv: list[str], name: str) -> list[str]:
 @click.option("--shards", required=True, help="Training shard prefix (`eqinfo compress --output`), local or gs://.")
 @click.option("--eval-shards", help="Held-out shard prefix: bits/byte every --eval-every steps and at the end.")
 @click.option("--out", required=True, help="Run directory, local or gs://; an existing run there is resumed.")
-@click.option("--model", type=click.Choice(list(SIZES)), default="25m", show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--model", type=click.Choice(list(SIZES)), default=TrainConfig.model, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=TrainConfig.steps, show_default=True)
 @click.option(
-    "--batch", type=click.IntRange(min=1), default=128, show_default=True, help="Sequences per step, all ranks."
+    "--batch",
+    type=click.IntRange(min=1),
+    default=TrainConfig.batch,
+    show_default=True,
+    help="Sequences per step, all ranks.",
 )
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--warmup", type=click.IntRange(min=0), default=100, show_default=True)
-@click.option("--min-lr-ratio", type=click.FloatRange(0, 1), default=0.1, show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.1, show_default=True)
-@click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--eval-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--save-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=TrainConfig.warmup, show_default=True)
+@click.option("--min-lr-ratio", type=click.FloatRange(0, 1), default=TrainConfig.min_lr_ratio, show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=TrainConfig.weight_decay, show_default=True)
+@click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.clip, show_default=True)
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+@click.option("--log-every", type=click.IntRange(min=1), default=TrainConfig.log_every, show_default=True)
+@click.option("--eval-every", type=click.IntRange(min=1), default=TrainConfig.eval_every, show_default=True)
+@click.option("--save-every", type=click.IntRange(min=1), default=TrainConfig.save_every, show_default=True)
 @click.option("--eval-batch", type=click.IntRange(min=1), help="Sequences per rank in evaluation.")
 @click.option("--activation-checkpointing", is_flag=True, help="Recompute each block in the backward pass.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile each block (GPU).")
@@ -69,8 +74,8 @@ def train_m2(nproc_per_node, compile_, **options):
         argv = _without_option(sys.argv[1:], "--nproc-per-node")
         command = [*TORCHRUN, "--standalone", f"--nproc-per-node={nproc_per_node}", "-m", "compressor.cli", *argv]
         sys.exit(subprocess.call(command))
-    from compressor.shardset import ManifestError
-    from m2_train.train import TrainConfig, train
+    from compressor.shards.shardset import ManifestError
+    from m2_train.train import train
 
     config = TrainConfig(compile=compile_, **options)
     try:
@@ -90,7 +95,7 @@ def eval_m2(run, shards, batch, device):
     """M2's bits per raw byte on a split, exact from the records, beside the uniform baseline."""
     import torch
 
-    from compressor.shardset import ManifestError
+    from compressor.shards.shardset import ManifestError
     from m2_train.checkpoint import load_exported
     from m2_train.data import open_split
     from m2_train.distributed import World

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compressor import shardset
-from compressor.records import Record
+from compressor.shards import shardset
+from compressor.shards.records import Record
 
 logging.getLogger("absl").setLevel(logging.ERROR)  # Grain looks for jax's profiler and says so
 

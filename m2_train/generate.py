@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from compressor.methods import Prefix
+from compressor.codecs.results import Prefix
 from compressor.tokenizers import Tokenizer
 from m2_train.model import M2
 

@@ -16,8 +16,6 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-from compressor.m1.model import init_gpt2
-
 IGNORE = -100  # target of PAD positions
 
 
@@ -97,10 +95,18 @@ class M2(nn.Module):
         self.pos = nn.Embedding(cfg.seq_len, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
-        self.apply(init_gpt2)
+        self.apply(self._init_weights)
         for block in self.blocks:  # residual writes scaled by depth (GPT-2)
             for proj in (block.proj, block.out):
                 nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        """GPT-2's: normal weights (std 0.02), zero biases."""
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear):
+            nn.init.zeros_(module.bias)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids [B, T] -> logits [B, T, vocab] (the output layer is the embedding, transposed)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from compressor import storage
+from compressor.io import storage
 from m2_train.checkpoint import metrics_path
 
 

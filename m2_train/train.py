@@ -15,44 +15,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-from compressor import storage
+from compressor.io import storage
 from m2_train import checkpoint, distributed
+from m2_train.config import RESUMABLE, TrainConfig
 from m2_train.data import loader, open_split
 from m2_train.distributed import World
 from m2_train.evaluate import evaluate
 from m2_train.model import M2, config_for, inputs_and_targets, nll_sum
-
-
-@dataclass
-class TrainConfig:
-    shards: str
-    out: str
-    eval_shards: str | None = None
-    model: str = "25m"
-    steps: int = 1000
-    batch: int = 128  # sequences per step, over all processes
-    lr: float = 1e-3
-    warmup: int = 100
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.1
-    clip: float = 1.0
-    seed: int = 0
-    log_every: int = 10
-    eval_every: int = 500
-    save_every: int = 500
-    eval_batch: int | None = None  # per process [default: the training batch's share]
-    activation_checkpointing: bool = False
-    compile: bool = False  # torch.compile each block (GPU)
-    device: str | None = None  # [default: cuda where there is one]
-
-
-RESUMABLE = ("steps", "log_every", "eval_every", "save_every", "eval_shards", "eval_batch")
 
 
 def learning_rate(step: int, tc: TrainConfig) -> float:

@@ -16,12 +16,12 @@ from pathlib import Path
 import click
 import numpy as np
 
-from compressor.bench.tokenizers import PAPER_METHODS
 from compressor.cli.common import CORPUS, documents
-from compressor.corpus import write_documents
-from compressor.records import Record
-from compressor.shardset import read_manifest, read_shard
+from compressor.io.corpus import write_documents
+from compressor.shards.records import Record
+from compressor.shards.shardset import read_manifest, read_shard
 from compressor.tokenizers import parse_spec
+from compressor.tokenizers.paper import PAPER_METHODS
 
 RUNS = {
     "pipeline, in_memory": ["--direct_running_mode", "in_memory"],
@@ -43,8 +43,8 @@ def batches(docs: list[bytes], batch_bytes: int) -> list[list[bytes]]:
 
 
 def run(docs: list[bytes], spec: str, batch_bytes: int, seq_len: int) -> dict:
-    from pipelines.compress import Config
     from pipelines.compress import run as run_pipeline
+    from pipelines.config import Config
 
     raw = sum(map(len, docs))
     tokenizer = parse_spec(spec)
@@ -132,10 +132,10 @@ def bench_pipeline(input_path, spec, m1_path, skip, limit, batch_bytes, seq_len)
 
 def run_shards(docs_fit: list[bytes], docs_test: list[bytes], specs, model: str, decode: bool, seq_len: int) -> dict:
     """Each spec through the pipeline (in_memory): bytes per token, shard size, exact decoding."""
-    from compressor.bench.tokenizers import fitted_specs, paper_figure, with_model
-    from compressor.spec import Spec
-    from pipelines.compress import Config
+    from compressor.tokenizers.paper import fitted_specs, paper_figure, with_model
+    from compressor.tokenizers.spec import Spec
     from pipelines.compress import run as run_pipeline
+    from pipelines.config import Config
     from pipelines.decode import decode_shards
 
     rows = []

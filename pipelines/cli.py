@@ -12,6 +12,7 @@ import click
 
 from compressor.cli.common import progress
 from compressor.cli.tokenize import SPEC_HELP
+from pipelines.config import Config
 
 SIZE = click.IntRange(min=1)
 BEAM_WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"  # relays worker processes' logs
@@ -77,12 +78,20 @@ def manifest_table(m: dict) -> str:
 )
 @click.option("--output", required=True, help="Output prefix, local or gs://: PREFIX-00000-of-NNNNN.array_record, ...")
 @click.option("--tokenizer", required=True, help=SPEC_HELP)
-@click.option("--seq-len", type=SIZE, default=512, show_default=True, help="Ids per record (M2's sequence length).")
-@click.option("--num-shards", type=SIZE, default=1, show_default=True, help="Output shards (e.g. 64 for a corpus).")
+@click.option(
+    "--seq-len", type=SIZE, default=Config.seq_len, show_default=True, help="Ids per record (M2's sequence length)."
+)
+@click.option(
+    "--num-shards",
+    type=SIZE,
+    default=Config.num_shards,
+    show_default=True,
+    help="Output shards (e.g. 64 for a corpus).",
+)
 @click.option(
     "--batch-bytes",
     type=SIZE,
-    default=4 << 20,
+    default=Config.batch_bytes,
     show_default=True,
     help="Text per coding batch: its examples share M1's lanes (256 on a CPU, 4096 on a GPU) and the batch "
     "takes at least as long as its longest example, so give a batch lanes x 10 KB (64 MiB on a GPU).",
@@ -90,7 +99,7 @@ def manifest_table(m: dict) -> str:
 @click.option(
     "--max-document-bytes",
     type=SIZE,
-    default=64 << 20,
+    default=Config.max_document_bytes,
     show_default=True,
     help="Larger documents are rejected (dead letters), not coded.",
 )
@@ -111,7 +120,7 @@ def compress(quiet, beam_args, **options):
     Writes the shards, PREFIX.manifest.json and PREFIX.rejected.jsonl (input that is not a
     document, with the reason), prints a summary table and one JSON line.
     """
-    from pipelines.compress import Config, PlanError, run
+    from pipelines.compress import PlanError, run
 
     configure_logging(quiet)
     config = Config(**options)
@@ -119,7 +128,7 @@ def compress(quiet, beam_args, **options):
         result = run(config, beam_args)
     except PlanError as exc:
         raise click.UsageError(str(exc)) from None
-    from compressor import shardset
+    from compressor.shards import shardset
 
     state = str(getattr(result, "state", "DONE"))
     if "DONE" not in state:
@@ -143,7 +152,7 @@ def decode_shards(prefix, output):
 
     Exits 1, naming the records, if any document does not decode exactly.
     """
-    from compressor.shardset import ManifestError, read_manifest
+    from compressor.shards.shardset import ManifestError, read_manifest
     from pipelines.decode import decode_shards as run_decode
 
     try:
@@ -168,8 +177,8 @@ def decode_shards(prefix, output):
 @click.option("--records", "count", type=click.IntRange(min=0), default=3, show_default=True)
 def inspect(prefix, count):
     """Print a shard prefix's manifest and its first records, as ids and as decoded text."""
-    from compressor.records import Record
-    from compressor.shardset import ManifestError, read_manifest, read_shard
+    from compressor.shards.records import Record
+    from compressor.shards.shardset import ManifestError, read_manifest, read_shard
     from compressor.tokenizers import parse_spec
 
     try:

@@ -18,7 +18,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
-from compressor.records import ID_DTYPES, digest, id_bytes_for
+from compressor.shards.records import ID_DTYPES, digest, id_bytes_for
 from compressor.tokenizers import EncodedDoc, Tokenizer, parse_spec
 from pipelines.inputs import NAMESPACE, REJECTED, DocBatch, reject_counter, rejection
 from pipelines.packing import CodedDoc

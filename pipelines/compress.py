@@ -14,47 +14,27 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.utils.shared import Shared
 
-from compressor import shardset, storage
-from compressor.records import id_bytes_for
-from compressor.spec import SpecError
-from compressor.tokenizers import parse_spec
+from compressor.io import storage
+from compressor.shards import shardset
+from compressor.shards.records import id_bytes_for
+from compressor.tokenizers import SpecError, parse_spec
 from pipelines import manifest, shards
 from pipelines.coding import CodeBatch, CodedBatch, Counts
+from pipelines.config import Config
 from pipelines.inputs import NAMESPACE, REJECTED, ReadBatches
 from pipelines.packing import check_geometry, pack
-
-SEQ_LEN = 512  # the paper's M2 sequence length
-# Text per coding batch: its examples share the model's lanes (256 on a CPU: compressor/m1/coding.py),
-# and a batch takes at least as many steps as its longest example (10,240), so a batch should
-# hold lanes x 10 KB: 4 MiB suits CPU workers, 64 MiB a GPU's 4096 lanes.
-BATCH_BYTES = 4 << 20
-MAX_DOCUMENT_BYTES = 64 << 20
 
 log = logging.getLogger(__name__)
 
 
 class PlanError(ValueError):
     """A run that cannot start: the message says what to change."""
-
-
-@dataclass
-class Config:
-    inputs: Sequence[str]
-    output: str
-    tokenizer: str
-    seq_len: int = SEQ_LEN
-    num_shards: int = 1
-    batch_bytes: int = BATCH_BYTES
-    max_document_bytes: int = MAX_DOCUMENT_BYTES
-    compression: str | None = None  # ArrayRecord record compression [default: by method]
-    coder_threads: int | None = None  # torch threads per worker process [default: torch's]
 
 
 def plan(config: Config, options: PipelineOptions) -> dict:

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compressor import shardset, storage
-from compressor.records import Record, digest
-from compressor.tokenizers import Tokenizer, decoded_record, parse_spec
+from compressor.io import storage
+from compressor.shards import shardset
+from compressor.shards.records import Record, digest
+from compressor.tokenizers import Tokenizer, parse_spec
+from compressor.tokenizers.base import decoded_record
 from pipelines.packing import CodedDoc, PackingError, unpack
 
 BATCH_IDS = 1 << 19  # ids decoded together (many documents in lockstep)

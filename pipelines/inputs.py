@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from compressor.corpus import CorpusError, is_json_lines, iter_documents
+from compressor.io.corpus import CorpusError, is_json_lines, iter_documents
 
 REJECTED = "rejected"  # tag of the dead-letter output
 NAMESPACE = "eqinfo"  # of the pipeline's Beam metrics

@@ -1,5 +1,5 @@
 """Writing `PREFIX.manifest.json` and `PREFIX.rejected.jsonl`: what a compression run wrote, and what
-it refused (compressor/shardset.py reads them back).
+it refused (compressor/shards/shardset.py reads them back).
 
 The manifest names everything needed to use or reproduce the shards: the tokenizer spec and the
 hashes of the models it loads, the input files (records refer to them by index), every shard
@@ -14,17 +14,17 @@ import platform
 import time
 from importlib.metadata import version
 
-from compressor import storage
-from compressor.examples import EXAMPLE_BYTES
-from compressor.records import VERSION as RECORD_LAYOUT
-from compressor.shardset import FORMAT, manifest_path, rejected_path
-from compressor.spec import Spec
+from compressor.codecs.parts import EXAMPLE_BYTES
+from compressor.io import storage
+from compressor.shards.records import VERSION as RECORD_LAYOUT
+from compressor.shards.shardset import FORMAT, manifest_path, rejected_path
+from compressor.tokenizers.spec import Spec
 
 
 def model_files(spec: str) -> dict[str, dict]:
     """The files a spec's models come from, with their SHA-256 (M1: its integer twin, which is
     what coding uses; SentencePiece: its model; fitted models: the text they were fitted on)."""
-    from compressor.m1.coding import INTEGER_FILE
+    from compressor.models.m1.bytemodel import INTEGER_FILE
 
     parsed = Spec.parse(spec)
     found = {}

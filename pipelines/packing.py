@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compressor.records import Record, doc_rows
+from compressor.shards.records import Record, doc_rows
 
 
 class PackingError(ValueError):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from array_record.python.array_record_module import ArrayRecordWriter
 
-from compressor import storage
-from compressor.records import Record
-from compressor.shardset import SUFFIX, shard_path
+from compressor.io import storage
+from compressor.shards.records import Record
+from compressor.shards.shardset import SUFFIX, shard_path
 
 # The AC methods' ids are close to random bytes: compressing them costs time and saves nothing.
 COMPRESSION = {"bytes": "zstd:3", "sentencepiece": "zstd:3"}

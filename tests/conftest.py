@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compressor.coder import quantize
-from compressor.models import ALPHABET
+from compressor.coder.native import quantize
+from compressor.models.base import ALPHABET
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_C4 = ROOT.parent / "shared/data/c4/c4-train.00000-of-01024.first900.json.gz"
@@ -125,12 +125,12 @@ def url(name: str) -> str:
 @pytest.fixture(scope="session")
 def tiny_m1(tmp_path_factory, c4_sample) -> Path:
     """A small M1 checkpoint, trained for seconds on C4 and calibrated: real, if weak, probabilities."""
-    from compressor.corpus import read_documents
-    from compressor.m1.checkpoint import load_model
-    from compressor.m1.coding import INTEGER_FILE
-    from compressor.m1.integer import IntegerM1
-    from compressor.m1.model import SIZES
-    from compressor.m1.train import TrainConfig, train
+    from compressor.io.corpus import read_documents
+    from compressor.models.m1.bytemodel import INTEGER_FILE
+    from compressor.models.m1.checkpoint import load_model
+    from compressor.models.m1.integer import IntegerM1
+    from compressor.models.m1.model import SIZES
+    from compressor.models.m1.train import TrainConfig, train
 
     docs = list(read_documents(c4_sample, limit=60))
     out = tmp_path_factory.mktemp("tiny-m1")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.compress import Config, run
+from pipelines.compress import run
+from pipelines.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))

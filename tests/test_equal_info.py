@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compressor import equal_info, reference_coder
-from compressor.coder import WindowEncoder, encode_windows, quantize
-from compressor.equal_info import WINDOW_BITS
-from compressor.models import ALPHABET, EOS, symbols_of
+from compressor.codecs import windows as equal_info
+from compressor.codecs.windows import WINDOW_BITS
+from compressor.coder import reference as reference_coder
+from compressor.coder.native import WindowEncoder, encode_windows, quantize
+from compressor.models.base import ALPHABET, EOS, symbols_of
 from tests.conftest import TABLE_KINDS, HashModel, model_table
 
 documents = st.one_of(

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from compressor.corpus import read_documents
-from compressor.demo_text import default_documents
+from compressor.io.corpus import read_documents
+from compressor.io.demo_text import default_documents
 from experiment.budgets import BUDGETS
 from experiment.run import Method
 from pipelines.decode import decode_shards

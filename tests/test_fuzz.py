@@ -8,16 +8,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compressor import _coder
-from compressor.coder import RangeDecoder, RangeEncoder, WindowDecoder, WindowEncoder, quantize
-from compressor.methods import ArithmeticCoding, DecodeError, EqualInfoAC
-from compressor.models import ALPHABET, EOS, Order2Model, UniformModel
+from compressor.codecs.arithmetic import ArithmeticCodec
+from compressor.codecs.equal_info import EqualInfoCodec
+from compressor.codecs.results import DecodeError
+from compressor.coder import _coder
+from compressor.coder.native import RangeDecoder, RangeEncoder, WindowDecoder, WindowEncoder, quantize
+from compressor.models.base import ALPHABET, EOS
+from compressor.models.simple import Order2Model, UniformModel
 
 TEXTS = [b"The quick brown fox jumps over the lazy dog. " * 3, b"", b"\x00" * 50, "naïve café – ünïcode".encode()]
 MODEL = Order2Model.fit(TEXTS)
-CODECS = [EqualInfoAC(MODEL, b, t) for b, t in [(16, 8), (24, 16), (32, 16), (64, 8), (128, 16)]] + [
-    ArithmeticCoding(MODEL, 8),
-    ArithmeticCoding(UniformModel(), 16),
+CODECS = [EqualInfoCodec(MODEL, b, t) for b, t in [(16, 8), (24, 16), (32, 16), (64, 8), (128, 16)]] + [
+    ArithmeticCodec(MODEL, 8),
+    ArithmeticCodec(UniformModel(), 16),
 ]
 VALID = {id(c): [e.tokens for e in c.encode_batch(TEXTS)] for c in CODECS}
 

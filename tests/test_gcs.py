@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from conftest import BUCKET, HOST, url
 
-from compressor.corpus import CorpusError, read_documents
+from compressor.io.corpus import CorpusError, read_documents
 
 C4_LINES = [
     '{"text": "caf\\u00e9 \\/ ok\\n\\"quoted\\"", "timestamp": "2019-04-25 12:57:54", "url": "https:\\/\\/x"}',
@@ -141,8 +141,7 @@ def test_cli_reads_gs_urls(gcs, c4_sample):
 
 
 def test_spec_fits_on_gs_url_and_refits_when_the_object_changes(gcs):
-    from compressor.spec import SpecError
-    from compressor.tokenizers import parse_spec
+    from compressor.tokenizers import SpecError, parse_spec
 
     spec = f"static_ac:v=256,fit={url('fit.jsonl')}"
     gcs.pipe(url("fit.jsonl"), b'{"text": "aaaa aaaa"}\n')

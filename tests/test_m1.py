@@ -12,15 +12,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from compressor.corpus import read_documents
-from compressor.m1.checkpoint import load_model
-from compressor.m1.coding import INTEGER_FILE, M1ByteModel
-from compressor.m1.evaluate import bits_per_byte
-from compressor.m1.integer import IntegerM1
-from compressor.m1.model import BOS, M1, M1Config
-from compressor.m1.train import ResumeError, TrainConfig, ema_decay, train
-from compressor.methods import ArithmeticCoding, EqualInfoAC
-from compressor.models import symbols_of
+from compressor.codecs.arithmetic import ArithmeticCodec
+from compressor.codecs.equal_info import EqualInfoCodec
+from compressor.io.corpus import read_documents
+from compressor.models.base import symbols_of
+from compressor.models.m1.bytemodel import INTEGER_FILE, M1ByteModel
+from compressor.models.m1.checkpoint import load_model
+from compressor.models.m1.evaluate import bits_per_byte
+from compressor.models.m1.integer import IntegerM1
+from compressor.models.m1.model import BOS, M1, M1Config
+from compressor.models.m1.train import ResumeError, TrainConfig, ema_decay, train
 
 TINY = M1Config(n_layer=2, d_model=64, n_head=4, d_mlp=128)
 FAST = {"lr": 3e-3, "batch_tokens": 512, "long_len": 64, "short_len": 24, "warmup": 5}
@@ -101,7 +102,7 @@ def test_dropout_acts_in_training_only(docs):
 
 @pytest.mark.parametrize("long_per_short", [1, 3])
 def test_mixture_interleaves_long_and_short_steps(docs, long_per_short):
-    from compressor.m1.data import SegmentSampler
+    from compressor.models.m1.data import SegmentSampler
 
     sampler = SegmentSampler(docs[:10], seed=0)
     for step in range(8):
@@ -132,7 +133,7 @@ def test_integer_cdfs_ignore_batch_padding_and_threads(tiny, docs):
 def test_batch_of_64_encoded_with_2_threads_decodes_alone_with_1(tiny, docs):
     _, integer, _ = tiny
     texts = [d[:150] for d in docs[:64]]
-    codec = EqualInfoAC(M1ByteModel(integer), 16, 16)
+    codec = EqualInfoCodec(M1ByteModel(integer), 16, 16)
     torch.set_num_threads(2)
     batch_tokens = [e.tokens for e in codec.encode_batch(texts)]
     torch.set_num_threads(1)
@@ -158,8 +159,8 @@ def test_documents_taking_lanes_in_turn_code_and_decode_the_same(tiny, docs, lan
             sessions.append(super().session(n))
             return sessions[-1]
 
-    together = EqualInfoAC(M1ByteModel(integer, lanes=64), 16, 16, example_bytes=100)
-    in_turn = EqualInfoAC(Recording(integer, lanes=lanes), 16, 16, example_bytes=100)
+    together = EqualInfoCodec(M1ByteModel(integer, lanes=64), 16, 16, example_bytes=100)
+    in_turn = EqualInfoCodec(Recording(integer, lanes=lanes), 16, 16, example_bytes=100)
     expected = [e.tokens for e in together.encode_batch(texts)]
     got = [e.tokens for e in in_turn.encode_batch(texts)]
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
@@ -174,7 +175,7 @@ def test_random_streams_are_rejected_in_work_proportional_to_their_length(tiny, 
     at each window's end (Equal-Info): M1 steps grow with the stream, never run away."""
     _, integer, _ = tiny
     model = M1ByteModel(integer)
-    codec = ArithmeticCoding(model, 16) if kind == "ac" else EqualInfoAC(model, 32, 16)
+    codec = ArithmeticCodec(model, 16) if kind == "ac" else EqualInfoCodec(model, 32, 16)
     rng = np.random.default_rng(0)
     for tokens in (4, 16, 32):
         streams = [rng.integers(0, 1 << 16, tokens).astype(np.int32) for _ in range(4)]
@@ -186,7 +187,7 @@ def test_random_streams_are_rejected_in_work_proportional_to_their_length(tiny, 
 
 @pytest.mark.parametrize("segment,max_tokens", [(1024, 1 << 16), (5, 8)])
 def test_kv_cache_session_gives_the_cdfs_of_full_recompute(tiny, segment, max_tokens):
-    from compressor.contexts import RecomputeSession
+    from compressor.codecs.sessions import RecomputeSession
 
     model = M1ByteModel(tiny[1], max_tokens=max_tokens)
     model.segment = segment  # small: the session restarts segments itself, as predict does
@@ -303,16 +304,16 @@ def test_m1_spec_precision_must_match(tiny):
 
 
 def test_plain_ac_restarts_context_every_segment(tiny, docs):
-    from compressor.methods import ArithmeticCoding
+    from compressor.codecs.arithmetic import ArithmeticCodec
 
     model = M1ByteModel(tiny[1])
     model.segment = 7  # restart often, so documents cross many segment boundaries
     texts = [d[:60] for d in docs[100:104]]
-    codec = ArithmeticCoding(model, 8)
+    codec = ArithmeticCodec(model, 8)
     encoded = codec.encode_batch(texts)
     assert codec.decode_batch([e.tokens for e in encoded]) == texts
     whole = M1ByteModel(tiny[1])
-    assert [e.tokens.tolist() for e in ArithmeticCoding(whole, 8).encode_batch(texts)] != [
+    assert [e.tokens.tolist() for e in ArithmeticCodec(whole, 8).encode_batch(texts)] != [
         e.tokens.tolist() for e in encoded
     ]
 

@@ -17,16 +17,17 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from compressor import shardset
-from compressor.corpus import read_documents
-from compressor.records import Record, digest, doc_rows
+from compressor.io.corpus import read_documents
+from compressor.shards import shardset
+from compressor.shards.records import Record, digest, doc_rows
 from compressor.tokenizers import parse_spec
 from m2_train.checkpoint import CONFIG_FILE, MODEL_FILE, load_exported, write_config
 from m2_train.data import open_split
 from m2_train.distributed import World
 from m2_train.evaluate import evaluate
 from m2_train.model import M2, config_for
-from pipelines.compress import Config, run
+from pipelines.compress import run
+from pipelines.config import Config
 from pipelines.manifest import build, write
 from pipelines.shards import write_shard
 

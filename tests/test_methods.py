@@ -7,11 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compressor import examples
-from compressor.corpus import read_documents
-from compressor.methods import ArithmeticCoding, DecodeError, EqualInfoAC
-from compressor.models import ALPHABET, Order2Model, UniformModel, UnigramModel, build_model, symbols_of
-from compressor.tokenizers import GZip
+from compressor.codecs import parts as examples
+from compressor.codecs.arithmetic import ArithmeticCodec
+from compressor.codecs.equal_info import EqualInfoCodec
+from compressor.codecs.results import DecodeError
+from compressor.io.corpus import read_documents
+from compressor.models.base import ALPHABET, symbols_of
+from compressor.models.simple import Order2Model, UniformModel, UnigramModel, build_model
+from compressor.tokenizers.simple import GZip
 
 FIT = [b"It was the best of times, it was the worst of times.", "ein Grüß".encode(), b"\x00\x01\x02"]
 MODELS = [UniformModel(), UnigramModel.fit(FIT), Order2Model.fit(FIT), Order2Model.fit(FIT, precision=16)]
@@ -26,7 +29,7 @@ MODELS = [UniformModel(), UnigramModel.fit(FIT), Order2Model.fit(FIT), Order2Mod
 @settings(max_examples=150, deadline=None)
 def test_round_trip(docs, model, method, token_bits):
     kind, bits = method
-    codec = EqualInfoAC(model, bits, token_bits) if kind == "eq" else ArithmeticCoding(model, token_bits)
+    codec = EqualInfoCodec(model, bits, token_bits) if kind == "eq" else ArithmeticCodec(model, token_bits)
     encoded = codec.encode_batch(docs)
     for e in encoded:
         assert e.tokens.dtype == np.int32 and (e.tokens < codec.vocab_size).all()
@@ -38,8 +41,8 @@ def _codec(kind: str, model, token_bits: int, example_bytes: int):
     if kind == "gzip":
         return GZip(token_bits, example_bytes)
     if kind == "ac":
-        return ArithmeticCoding(model, token_bits, example_bytes)
-    return EqualInfoAC(model, int(kind), token_bits, example_bytes)
+        return ArithmeticCodec(model, token_bits, example_bytes)
+    return EqualInfoCodec(model, int(kind), token_bits, example_bytes)
 
 
 @given(
@@ -80,7 +83,7 @@ def test_a_split_other_than_the_canonical_one_is_rejected(kind):
 
 
 def test_plain_ac_is_near_ideal_and_rejects_trailing_tokens():
-    codec = ArithmeticCoding(Order2Model.fit(FIT), 8)
+    codec = ArithmeticCodec(Order2Model.fit(FIT), 8)
     [e] = codec.encode_batch([FIT[0] * 20])
     assert e.coded_bits <= e.ideal_bits * 1.0001 + 2
     [r] = codec.decode_batch([np.append(e.tokens, 7)])  # read as a second part, which is no stream
@@ -90,7 +93,7 @@ def test_plain_ac_is_near_ideal_and_rejects_trailing_tokens():
 
 
 def test_equal_info_rejects_bad_padding_and_lengths():
-    codec = EqualInfoAC(Order2Model.fit(FIT), 24, 16)
+    codec = EqualInfoCodec(Order2Model.fit(FIT), 24, 16)
     [e] = codec.encode_batch([b"abcdefgh" * 3])
     assert e.windows * 24 == e.coded_bits
     if e.coded_bits % 16:
@@ -119,7 +122,7 @@ def test_order2_beats_unigram_on_held_out_c4(c4_sample):
     fit, test = docs[:150], docs[150:]
     bits = {}
     for name in ("unigram", "order2"):
-        codec = ArithmeticCoding(build_model(name, fit), 16)
+        codec = ArithmeticCodec(build_model(name, fit), 16)
         bits[name] = sum(e.coded_bits for e in codec.encode_batch(test)) / sum(map(len, test))
     assert bits["order2"] < 0.75 * bits["unigram"]
     assert bits["unigram"] < 5.0
@@ -127,6 +130,6 @@ def test_order2_beats_unigram_on_held_out_c4(c4_sample):
 
 
 def test_stream_that_never_reaches_eos_is_reported():
-    codec = ArithmeticCoding(UnigramModel.fit([b"\x00" * 100_000]), 8)
+    codec = ArithmeticCodec(UnigramModel.fit([b"\x00" * 100_000]), 8)
     [r] = codec.decode_batch([np.zeros(4, np.int32)])  # all zeros: the likeliest symbol, forever
     assert isinstance(r, DecodeError) and "no EOS within the stream's information" in str(r)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compressor.records import Record
+from compressor.shards.records import Record
 from pipelines.packing import CodedDoc, PackingError, pack, unpack
 
 

@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 from conftest import url
 
-from compressor import shardset
-from compressor.corpus import read_documents
-from compressor.records import Record
-from compressor.shardset import read_shard
+from compressor.io.corpus import read_documents
+from compressor.shards import shardset
+from compressor.shards.records import Record
+from compressor.shards.shardset import read_shard
 from compressor.tokenizers import parse_spec
 from pipelines import bench
-from pipelines.compress import Config, run
+from pipelines.compress import run
+from pipelines.config import Config
 from pipelines.decode import decode_shards
 
 
@@ -108,7 +109,7 @@ def test_shards_read_with_grain_alone_hold_each_files_ids_in_order(m1_shards, c4
     paths = sorted(str(p) for p in (out / "in_memory").glob("eq16-*.array_record"))
     source = grain.sources.ArrayRecordDataSource(paths)
     streams: dict[int, list[tuple[int, bytes]]] = {}
-    header = struct.Struct("<4sHBBIIIQQI")  # compressor/records.py's layout, version 1
+    header = struct.Struct("<4sHBBIIIQQI")  # compressor/shards/records.py's layout, version 1
     for i in range(len(source)):
         data = source[i]
         magic, version, id_bytes, _, seq_len, n_ids, file, index, _, _ = header.unpack_from(data)

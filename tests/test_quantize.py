@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from compressor import reference_coder
-from compressor.coder import check_cdfs, quantize
+from compressor.coder import reference as reference_coder
+from compressor.coder.native import check_cdfs, quantize
 
 finite = st.floats(0, 2.0**100, width=32, allow_subnormal=True)
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compressor import reference_coder
-from compressor.coder import RangeDecoder, RangeEncoder, quantize
+from compressor.coder import reference as reference_coder
+from compressor.coder.native import RangeDecoder, RangeEncoder, quantize
 
 
 @st.composite

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compressor.records import HEADER, MAGIC, Record, RecordError, digest, doc_rows, id_bytes_for
+from compressor.shards.records import HEADER, MAGIC, Record, RecordError, digest, doc_rows, id_bytes_for
 
 
 @st.composite

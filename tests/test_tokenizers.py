@@ -13,17 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compressor.bench import tokenizers as bench_tokenizers
-from compressor.corpus import read_documents
-from compressor.models import UniformModel
-from compressor.spec import MODEL_LOADER_MODULES, MODEL_LOADERS, Spec, SpecError, register_model_loader
-from compressor.spm import SentencePiece, train_sentencepiece
-from compressor.tokenizers import (
-    GZip,
-    Tokenizer,
-    TokenizerDecodeError,
-    TokenizerEncodeError,
-    parse_spec,
-)
+from compressor.io.corpus import read_documents
+from compressor.models.simple import UniformModel
+from compressor.tokenizers import SpecError, Tokenizer, TokenizerDecodeError, TokenizerEncodeError, parse_spec
+from compressor.tokenizers.simple import GZip
+from compressor.tokenizers.sources import MODEL_LOADERS, register_model_loader
+from compressor.tokenizers.spec import Spec
+from compressor.tokenizers.spm import SentencePiece, train_sentencepiece
 
 FIT_DOCS, SPM_DOCS, SPM_VOCAB = 100, 200, 500
 
@@ -173,13 +169,13 @@ def test_build_errors(tmp_path):
         parse_spec(f"sentencepiece:model={tmp_path / 'absent.model'}")
 
 
-def test_m1_needs_a_registered_loader(monkeypatch):
-    monkeypatch.setitem(MODEL_LOADER_MODULES, "m1", "compressor.no_such_m1_module")
-    monkeypatch.delitem(MODEL_LOADERS, "m1", raising=False)
+def test_model_sources_are_checked_when_parsed_and_read_when_built(tmp_path):
     spec = "equal_info_ac:b=16,v=65536,m1=runs/m1"
-    assert str(Spec.parse(spec)) == spec + ",p=14"  # the syntax is there already
-    with pytest.raises(SpecError, match=r"no loader for 'm1': compressor\.no_such_m1_module is not installed yet"):
-        parse_spec(spec)
+    assert str(Spec.parse(spec)) == spec + ",p=14"  # parsing reads no file
+    with pytest.raises(SpecError, match="unknown key 'toy' for ac"):
+        Spec.parse("ac:v=256,toy=x")  # no loader has that key
+    with pytest.raises(SpecError, match=r"m1=\S*absent,p=14: \S*integer.safetensors missing"):
+        parse_spec(f"equal_info_ac:b=16,v=65536,m1={tmp_path / 'absent'}")
 
 
 def test_registered_model_loader_plugs_in(monkeypatch):
@@ -357,7 +353,7 @@ def test_cli_encode_decode(tmp_path, fit_file, suffix):
 def test_in_chunks_calls_in_order_and_reports_progress(tokenizers, c4_docs):
     from contextlib import contextmanager
 
-    from compressor.tokenizer_check import in_chunks
+    from compressor.tokenizers.check import in_chunks
 
     bars = []
 

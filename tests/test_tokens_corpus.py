@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compressor.corpus import CorpusError, read_documents, write_documents
-from compressor.tokens import TokenError, bits_to_tokens, tokens_to_bytes
+from compressor.codecs.tokens import TokenError, bits_to_tokens, tokens_to_bytes
+from compressor.io.corpus import CorpusError, read_documents, write_documents
 
 
 @given(data=st.binary(max_size=64), token_bits=st.sampled_from([8, 16]), cut=st.integers(0, 7))

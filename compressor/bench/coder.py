@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from compressor import coder
+from compressor.coder import native as coder
 
 ALPHABET = 256
 LOGIT_SCALE = 3.0  # softmax(3 * N(0, 1)) over 256 symbols: ~3.7 bits of entropy, top symbol ~37%
@@ -119,7 +119,7 @@ def bench_reference(cdfs: np.ndarray, symbols: np.ndarray, precision: int) -> di
     targets use, against the C coder timed on this same subset, which fits in cache as the
     reference's does), and from native Python lists converted beforehand (its best case).
     """
-    from compressor import reference_coder
+    from compressor.coder import reference as reference_coder
 
     n = len(symbols)
     cdf_rows, syms = cdfs.tolist(), symbols.tolist()

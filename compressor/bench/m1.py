@@ -1,4 +1,4 @@
-"""EqualInfoAC throughput with M1 on this machine, against this machine's own fp32 matmul peak.
+"""EqualInfoCodec throughput with M1 on this machine, against this machine's own fp32 matmul peak.
 
 Encoding runs many documents in lockstep, one batched integer forward per step (one new position
 per document through M1's KV cache); the model's FLOPs are counted from the positions it actually
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
-from compressor.m1.coding import M1ByteModel, M1Session
-from compressor.methods import EqualInfoAC
+from compressor.codecs.equal_info import EqualInfoCodec
+from compressor.models.m1.bytemodel import M1ByteModel, M1Session
 
 
 def matmul_peak_flops(device: torch.device, repeats: int = 5) -> float:
@@ -85,13 +85,13 @@ def run(
     """Encodes with `model`, decodes with `decode_model` (default: the same), e.g. on another device."""
     peak = matmul_peak_flops(model.integer.device)
     counting = CountingModel(model)
-    codec = EqualInfoAC(counting, window_bits, token_bits)
+    codec = EqualInfoCodec(counting, window_bits, token_bits)
     t = time.perf_counter()
     encoded = codec.encode_batch(docs)
     t_enc = time.perf_counter() - t
     enc_tokens, enc_model_s, enc_pairs = counting.tokens, counting.seconds, counting.attn_pairs
     t = time.perf_counter()
-    decoder = EqualInfoAC(decode_model or model, window_bits, token_bits)
+    decoder = EqualInfoCodec(decode_model or model, window_bits, token_bits)
     decoded = decoder.decode_batch([e.tokens for e in encoded])
     t_dec = time.perf_counter() - t
     raw = sum(map(len, docs))

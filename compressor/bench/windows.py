@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from compressor import equal_info
-from compressor.methods import EqualInfoAC
-from compressor.models import EOS, ByteModel, symbols_of
-from compressor.reference_coder import Interval
+from compressor.codecs import windows as equal_info
+from compressor.codecs.equal_info import EqualInfoCodec
+from compressor.coder.reference import Interval
+from compressor.models.base import EOS, ByteModel, symbols_of
 
-# The paper's EqualInfoAC bytes/token with 8-bit tokens (16-bit tokens: twice these).
+# The paper's EqualInfoCodec bytes/token with 8-bit tokens (16-bit tokens: twice these).
 PAPER_BYTES_PER_TOKEN_8BIT = {16: 2.66, 32: 3.49, 64: 4.16, 128: 4.61}
 # The exact-rule targets of the issue: cost against greedy at most this, in percent.
 TARGET_COST_PCT = {16: 5.0, 32: 2.5}
@@ -105,7 +105,7 @@ def run(
     for b in window_bits:
         greedy_windows = equal_info.encode_documents(syms, model, b, greedy=True)
         greedy = sum(w.values.shape[0] for w in greedy_windows)
-        codec = EqualInfoAC(model, b, 8)
+        codec = EqualInfoCodec(model, b, 8)
         encoded = codec.encode_batch(docs)
         exact = sum(e.windows for e in encoded)
         decoded = codec.decode_batch([e.tokens for e in encoded]) if decode else None

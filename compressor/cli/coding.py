@@ -9,10 +9,10 @@ import click
 
 from compressor.cli.common import CORPUS, progress
 from compressor.cli.common import documents as _documents
-from compressor.coder import DEFAULT_PRECISION
-from compressor.equal_info import WINDOW_BITS
-from compressor.models import MODELS
-from compressor.tokens import TOKEN_BITS
+from compressor.codecs.tokens import TOKEN_BITS
+from compressor.codecs.windows import WINDOW_BITS
+from compressor.coder.native import DEFAULT_PRECISION
+from compressor.models.simple import MODELS
 
 
 def option_spec(method: str, model: str, fit: str | None, window_bits: int, token_bits: int, precision: int) -> str:
@@ -30,9 +30,8 @@ def option_spec(method: str, model: str, fit: str | None, window_bits: int, toke
 
 def check_round_trip(spec: str, docs: list[bytes]) -> dict:
     """tokenizer_check.run_check with command-line errors."""
-    from compressor.spec import SpecError
-    from compressor.tokenizer_check import run_check
-    from compressor.tokenizers import TokenizerEncodeError, parse_spec
+    from compressor.tokenizers import SpecError, TokenizerEncodeError, parse_spec
+    from compressor.tokenizers.check import run_check
 
     try:
         return run_check(parse_spec(spec), docs, progress=progress)
@@ -106,7 +105,7 @@ def codec_check(input_path, spec, model_name, m1_path, fit_path, method, window_
     Prints a table, then one JSON line with the figures.  Exits 1 if any document does not
     round-trip.
     """
-    from compressor.tokenizer_check import format_summary
+    from compressor.tokenizers.check import format_summary
 
     docs = _documents(input_path, limit, "input")
     model = f"m1={m1_path}" if m1_path else model_name
@@ -182,7 +181,7 @@ def bench_windows(
 ):
     """Cost of exact windows against the paper's greedy (ambiguous) windows, same model and text."""
     from compressor.bench import windows as bw
-    from compressor.models import build_model
+    from compressor.models.simple import build_model
 
     docs = _documents(input_path, None if limit is None else skip + limit, "input")[skip:]
     if example_bytes:
@@ -192,7 +191,7 @@ def bench_windows(
     try:
         bits = [int(b) for b in window_bits.split(",")]
         if m1_path:
-            from compressor.m1.coding import M1ByteModel
+            from compressor.models.m1.bytemodel import M1ByteModel
 
             model = M1ByteModel.load(m1_path)
         elif fit_path:

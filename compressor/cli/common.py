@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from compressor.corpus import CorpusError, read_documents
+from compressor.io.corpus import CorpusError, read_documents
 
 
 def documents(path: str, limit: int | None, what: str) -> list[bytes]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from compressor.cli.common import CORPUS, documents
-from compressor.equal_info import WINDOW_BITS
+from compressor.codecs.windows import WINDOW_BITS
 
 
 def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[list[bytes], list[bytes]]:
@@ -77,7 +77,7 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
 )
 @click.option(
     "--size",
-    type=click.Choice(["paper", "tiny"]),  # compressor.m1.model.SIZES
+    type=click.Choice(["paper", "tiny"]),  # compressor.models.m1.model.SIZES
     default="paper",
     show_default=True,
     help="paper: 3 layers, d 256, 4 heads, MLP 1024; tiny: for tests.",
@@ -108,8 +108,8 @@ def train_m1(
     limit,
 ):
     """Train M1, the byte-level model that drives the arithmetic coder."""
-    from compressor.m1.model import SIZES
-    from compressor.m1.train import ResumeError, TrainConfig, train
+    from compressor.models.m1.model import SIZES
+    from compressor.models.m1.train import ResumeError, TrainConfig, train
 
     train_docs, held = _split(inputs, holdout, limit)
     cfg = SIZES[size]
@@ -165,10 +165,10 @@ def _echo_above(bar):
 def eval_m1(m1_path, input_path, skip, limit):
     """M1's bits/byte on documents: full context and context reset every 16 and every 5 bytes, for
     the float model and for the integer twin the coder uses, beside xz -9e on the same text."""
-    from compressor.m1.checkpoint import load_model
-    from compressor.m1.coding import INTEGER_FILE
-    from compressor.m1.evaluate import bits_per_byte, xz_bits_per_byte
-    from compressor.m1.integer import IntegerM1
+    from compressor.models.m1.bytemodel import INTEGER_FILE
+    from compressor.models.m1.checkpoint import load_model
+    from compressor.models.m1.evaluate import bits_per_byte, xz_bits_per_byte
+    from compressor.models.m1.integer import IntegerM1
 
     docs = documents(input_path, None, "input")[skip:]
     docs = docs[:limit] if limit else docs
@@ -208,12 +208,10 @@ def calibrate_m1(m1_path, input_path, limit, precision):
 
 
 def calibrate_into(checkpoint_dir: Path, docs: list[bytes], precision: int = 14) -> None:
-    from compressor.m1.checkpoint import load_model
-    from compressor.m1.coding import INTEGER_FILE
-    from compressor.m1.integer import IntegerM1
+    from compressor.models.m1.bytemodel import calibrate
 
-    IntegerM1.calibrate(load_model(checkpoint_dir), docs, precision).save(checkpoint_dir / INTEGER_FILE)
-    click.echo(f"wrote {checkpoint_dir / INTEGER_FILE} (calibrated on {len(docs)} documents, P={precision})")
+    path = calibrate(checkpoint_dir, docs, precision)
+    click.echo(f"wrote {path} (calibrated on {len(docs)} documents, P={precision})")
 
 
 @click.command("m1")
@@ -239,7 +237,7 @@ def calibrate_into(checkpoint_dir: Path, docs: list[bytes], precision: int = 14)
 def bench_m1(m1_path, input_path, examples, example_bytes, window_bits, device, decode_device):
     """EqualInfoAC with M1: encode/decode bytes/s and encode FLOP/s against this machine's GEMM peak."""
     from compressor.bench import m1 as bm
-    from compressor.m1.coding import M1ByteModel
+    from compressor.models.m1.bytemodel import M1ByteModel
 
     docs = bm.equal_examples(documents(input_path, None, "input"), examples, example_bytes)
     model = M1ByteModel.load(m1_path, device)

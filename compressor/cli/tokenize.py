@@ -18,14 +18,14 @@ import click
 import numpy as np
 
 from compressor.cli.common import CORPUS, documents, progress
-from compressor.spec import SpecError
-from compressor.tokenizer_check import in_chunks
-from compressor.tokenizers import Tokenizer, TokenizerEncodeError, decoded_record, parse_spec
+from compressor.tokenizers import SpecError, Tokenizer, TokenizerEncodeError, parse_spec
+from compressor.tokenizers.base import decoded_record
+from compressor.tokenizers.check import in_chunks
 
 SPEC_HELP = (
     "Tokenizer spec: bytes | sentencepiece:model=PATH | gzip:v=256 | static_ac:v=256,fit=PATH | "
     "ac:v=65536,model=order2,fit=PATH | equal_info_ac:b=16,v=65536,model=order2,fit=PATH "
-    "(v=256|65536: 8/16-bit tokens; optional p=14: precision).  See compressor/spec.py."
+    "(v=256|65536: 8/16-bit tokens; optional p=14: precision).  See compressor/tokenizers/spec.py."
 )
 
 
@@ -176,7 +176,7 @@ def train_spm(input_path, out_prefix, vocab_size, limit, soft_vocab_limit):
     Identity normalization, no dummy prefix, whitespace kept, byte fallback: decode(encode(x))
     is x for any UTF-8 text.  Use it as --tokenizer sentencepiece:model=PREFIX.model.
     """
-    from compressor.spm import SentencePiece, train_sentencepiece
+    from compressor.tokenizers.spm import SentencePiece, train_sentencepiece
 
     docs = documents(input_path, limit, "input")
     try:
@@ -218,13 +218,14 @@ def train_spm(input_path, out_prefix, vocab_size, limit, soft_vocab_limit):
 def bench_tokenizers(input_path, fit_docs, test_docs, spm_vocab_size, specs):
     """Bytes per token of every method on held-out documents, next to the paper's C4 figures."""
     from compressor.bench import tokenizers as bt
+    from compressor.tokenizers.paper import DEFAULT_SPECS
 
     docs = documents(input_path, None, "input")
     fit, test = docs[:fit_docs], docs[fit_docs:][:test_docs]
     if not test:
         raise click.UsageError(f"{input_path} has no documents after the first {fit_docs}")
     try:
-        result = bt.run(fit, test, specs or bt.DEFAULT_SPECS, spm_vocab_size)
+        result = bt.run(fit, test, specs or DEFAULT_SPECS, spm_vocab_size)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     result["input"] = str(input_path)

@@ -1,0 +1,163 @@
+"""Reading documents: C4-style JSON lines (plain or gzipped) and plain text files, local or on GCS.
+
+C4 lines carry the document in `text`; other fields (timestamp, url) are ignored, so both the
+original `2019-04-25T12:57:54Z` and dataframe-export `2019-04-25 12:57:54` styles read the same.
+Plain text files are one document each.  Every malformed input raises CorpusError naming the
+file and line (or, from `iter_documents`, is returned in its line's place), so nothing is
+dropped silently.
+
+`gs://bucket/object` paths are read through gcsfs with the same rules, so a corpus can stay in
+its bucket.  gcsfs is imported only for such paths: local runs need no cloud libraries loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from compressor.io.storage import gcs_filesystem, is_gcs_url
+
+JSON_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+GCS_BUFFER = 1 << 20  # gcsfs files iterate lines slowly unless read in large chunks
+
+
+class CorpusError(ValueError):
+    """A document could not be read; the message names the file and line, `reason` the kind."""
+
+    def __init__(self, message: str, reason: str = "unreadable"):
+        super().__init__(message)
+        self.reason = reason
+
+
+def is_json_lines(path: str | Path) -> bool:
+    return str(path).endswith(JSON_SUFFIXES)
+
+
+def parse_c4_line(line: bytes | str, where: str) -> bytes:
+    """One C4 JSON line -> the UTF-8 bytes of its `text` field."""
+    try:
+        record = json.loads(line)
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{where}: invalid UTF-8 ({exc.reason} at byte {exc.start})", "invalid_utf8") from None
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{where}: malformed JSON ({exc})", "malformed_json") from None
+    if not isinstance(record, dict) or "text" not in record:
+        raise CorpusError(f"{where}: record has no 'text' field", "missing_text")
+    text = record["text"]
+    if not isinstance(text, str):
+        raise CorpusError(f"{where}: 'text' is {type(text).__name__}, not a string", "text_not_string")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates from \ud800-style escapes
+        raise CorpusError(f"{where}: text is not valid Unicode ({exc.reason})", "invalid_unicode") from None
+
+
+def read_documents(path: str | Path, limit: int | None = None) -> Iterator[bytes]:
+    """Yields each document's bytes, at most `limit` of them; `path` may be a gs:// URL.
+    The first line that is not a document raises its CorpusError."""
+    if limit is not None and limit <= 0:
+        check_exists(path)
+        return
+    for count, (_, doc) in enumerate(iter_documents(path), 1):
+        if isinstance(doc, CorpusError):
+            raise doc
+        yield doc
+        if limit is not None and count >= limit:
+            return
+
+
+def write_documents(path: str | Path, docs: Iterable[bytes]) -> Path:
+    """Documents as C4-style JSON lines ({"text": ...}), for read_documents to read back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, d in enumerate(docs):
+        try:
+            lines.append(json.dumps({"text": d.decode("utf-8")}) + "\n")
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{path}: document {i} is not UTF-8 text (byte {exc.start})", "invalid_utf8") from None
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def iter_documents(path: str | Path) -> Iterator[tuple[int, bytes | CorpusError]]:
+    """(line, document bytes), or (line, CorpusError) for a line that is not a document, for every
+    non-blank line of a JSON-lines file; a plain text file is one document at line 1.  A file
+    that cannot be opened or read to the end raises CorpusError (after the lines read so far)."""
+    with open_corpus(path) as fh:
+        if not is_json_lines(path):
+            yield 1, fh.read()
+            return
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield lineno, parse_c4_line(line, f"{path}:{lineno}")
+                except CorpusError as exc:
+                    yield lineno, exc
+
+
+def check_exists(path: str | Path) -> None:
+    """CorpusError unless path is a readable file (local or gs://)."""
+    if is_gcs_url(path):
+        _gcs_info(str(path))
+    elif not Path(path).is_file():
+        raise CorpusError(f"{path}: no such file")
+
+
+@contextlib.contextmanager
+def open_corpus(path: str | Path) -> Iterator[IO[bytes]]:
+    """A corpus file opened for reading, decompressed if it ends in .gz; local or gs://.  Errors
+    while opening or reading it (a truncated gzip, a failed request) become CorpusError."""
+    check_exists(path)
+    gz = str(path).endswith(".gz")
+    try:
+        if is_gcs_url(path):
+            fs, _ = _gcs_info(str(path))
+            # readahead suits one sequential pass; the buffer makes line iteration fast.
+            with fs.open(path, "rb", cache_type="readahead") as raw, io.BufferedReader(raw, GCS_BUFFER) as fh:
+                yield gzip.GzipFile(fileobj=fh) if gz else fh
+            return
+        with (gzip.open if gz else open)(path, "rb") as fh:
+            yield fh
+    except CorpusError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip included
+        raise CorpusError(f"{path}: cannot read ({exc})") from None
+    except Exception as exc:  # gcsfs raises many types; a failed read must never look like a short corpus
+        if not is_gcs_url(path):
+            raise
+        raise CorpusError(f"{path}: cannot read ({exc})") from None
+
+
+def _gcs_info(url: str) -> tuple[object, dict]:
+    """(filesystem, object metadata) of a gs:// file, or CorpusError."""
+    try:
+        fs = gcs_filesystem()
+        info = fs.info(url)
+    except FileNotFoundError:
+        raise CorpusError(f"{url}: no such file") from None
+    except Exception as exc:
+        raise CorpusError(f"{url}: cannot read ({exc})") from None
+    if info.get("type") != "file":  # a bucket or a "directory" prefix
+        raise CorpusError(f"{url}: no such file")
+    return fs, info
+
+
+def file_version(path: str | Path) -> tuple:
+    """What identifies this version of a corpus file (for caching what was fitted on it):
+    real path, mtime and size locally; URL, generation and size on GCS.  CorpusError if absent."""
+    if is_gcs_url(path):
+        _, info = _gcs_info(str(path))
+        return (str(path), str(info.get("generation") or info.get("etag") or info.get("updated")), info.get("size"))
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
+    return (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)

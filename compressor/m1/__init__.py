@@ -1,1 +1,0 @@
-"""M1: the small byte-level transformer whose probabilities drive the coder."""

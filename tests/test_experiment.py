@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from compressor.io.corpus import read_documents
-from compressor.io.demo_text import default_documents
+from compressor.io.demo_text import C4_SAMPLE, default_documents
 from experiment.budgets import BUDGETS
 from experiment.run import Method
 from pipelines.decode import decode_shards
@@ -86,3 +86,11 @@ def test_the_default_text_is_there_without_shared_data(tmp_path, monkeypatch):
     docs, source = default_documents(10**6)
     assert "pydoc_data.topics" in source and len(docs) > 50 and sum(map(len, docs)) > 400_000
     assert Path(__file__).resolve().parents[1].joinpath("Makefile").read_text().count("eqinfo demo") == 1
+
+
+def test_the_default_text_is_the_c4_sample_beside_the_checkout(monkeypatch):
+    monkeypatch.delenv("EQINFO_C4_SAMPLE", raising=False)
+    beside = Path(__file__).resolve().parents[2] / "shared/data/c4/c4-train.00000-of-01024.first900.json.gz"
+    assert C4_SAMPLE == beside
+    if beside.is_file():  # as in CI and on developers' machines
+        assert default_documents(3)[1] == str(beside)

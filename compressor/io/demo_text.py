@@ -10,7 +10,7 @@ from pathlib import Path
 
 from compressor.io.corpus import read_documents
 
-C4_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared/data/c4/c4-train.00000-of-01024.first900.json.gz"
+C4_SAMPLE = Path(__file__).resolve().parents[3] / "shared/data/c4/c4-train.00000-of-01024.first900.json.gz"
 
 
 def default_documents(limit: int) -> tuple[list[bytes], str]:

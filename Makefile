@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CSRC := $(wildcard compressor/coder/csrc/*.c compressor/coder/csrc/*.h)
 EXT := compressor/coder/_coder$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 
-.PHONY: demo test lint build asan clean
+.PHONY: demo test lint build asan fuzz-c clean
 
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,24 @@ lint: $(STAMP)
 test: build lint
 	$(PY) -m pytest -q
 
-# The fuzz and property tests against an AddressSanitizer + UBSan build of the extension.
-asan: $(STAMP)
+# The C fuzz harness on the plain C core (no Python) under AddressSanitizer + UBSan, leaks
+# included; tests/test_c_harness.py runs a short plain build of it in `make test`.
+FUZZ_CORE := $(addprefix compressor/coder/csrc/,range_coder.c quantize.c equal_info.c)
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -ffp-contract=off -fno-fast-math \
+	-Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers -Werror
+FUZZ_SANITIZE ?= -fsanitize=address,undefined -fno-sanitize-recover=all  # empty: a plain, quick build
+FUZZ_BIN ?= build/fuzz_coder
+FUZZ_ITERATIONS ?= 3000
+FUZZ_SEED ?= 1
+
+fuzz-c:
+	mkdir -p $(dir $(FUZZ_BIN))
+	gcc $(FUZZ_CFLAGS) $(FUZZ_SANITIZE) compressor/coder/csrc/fuzz/fuzz_coder.c $(FUZZ_CORE) -o $(FUZZ_BIN)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(FUZZ_BIN) $(FUZZ_ITERATIONS) $(FUZZ_SEED)
+
+# The C fuzz harness, then the fuzz and property tests against an AddressSanitizer + UBSan build
+# of the extension.
+asan: $(STAMP) fuzz-c
 	EQINFO_ASAN=1 $(PY) setup.py --quiet build_ext --inplace --force
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 		$(PY) -m pytest -q tests/test_fuzz.py tests/test_equal_info.py tests/test_range_coder.py

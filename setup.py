@@ -12,6 +12,7 @@ INSTALL_REQUIRES = [
     "safetensors==0.8.0",
     "sentencepiece==0.2.3",
     "gcsfs==2026.10.1",
+    "fsspec==2026.9.0",  # storage's one API for local paths and gs:// (what gcsfs 2026.10.1 resolves to)
     "apache-beam==2.77.0",
     "pyarrow==25.0.1",  # apache-beam 2.77 caps pyarrow < 26
     "array-record==0.8.6",  # not [beam]: that extra pulls TensorFlow
@@ -53,12 +54,21 @@ if os.environ.get("EQINFO_ASAN"):
 coder = Extension(
     "compressor.coder._coder",
     sources=[
+        # the bindings (Python.h)
         "compressor/coder/csrc/module.c",
+        "compressor/coder/csrc/py_buffers.c",
+        "compressor/coder/csrc/py_errors.c",
+        "compressor/coder/csrc/py_quantize.c",
+        "compressor/coder/csrc/py_range.c",
+        "compressor/coder/csrc/py_windows.c",
+        # the core (plain C; fuzz/fuzz_coder.c drives it without Python)
         "compressor/coder/csrc/range_coder.c",
         "compressor/coder/csrc/quantize.c",
         "compressor/coder/csrc/equal_info.c",
     ],
     depends=[
+        "compressor/coder/csrc/py_buffers.h",
+        "compressor/coder/csrc/py_coder.h",
         "compressor/coder/csrc/range_coder.h",
         "compressor/coder/csrc/quantize.h",
         "compressor/coder/csrc/equal_info.h",

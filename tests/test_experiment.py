@@ -91,6 +91,6 @@ def test_the_default_text_is_there_without_shared_data(tmp_path, monkeypatch):
 def test_the_default_text_is_the_c4_sample_beside_the_checkout(monkeypatch):
     monkeypatch.delenv("EQINFO_C4_SAMPLE", raising=False)
     beside = Path(__file__).resolve().parents[2] / "shared/data/c4/c4-train.00000-of-01024.first900.json.gz"
-    assert C4_SAMPLE == beside
+    assert beside == C4_SAMPLE
     if beside.is_file():  # as in CI and on developers' machines
         assert default_documents(3)[1] == str(beside)

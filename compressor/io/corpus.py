@@ -6,26 +6,23 @@ Plain text files are one document each.  Every malformed input raises CorpusErro
 file and line (or, from `iter_documents`, is returned in its line's place), so nothing is
 dropped silently.
 
-`gs://bucket/object` paths are read through gcsfs with the same rules, so a corpus can stay in
-its bucket.  gcsfs is imported only for such paths: local runs need no cloud libraries loaded.
+`gs://bucket/object` paths are read through `storage` with the same rules, so a corpus can stay
+in its bucket.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import json
-import os
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from compressor.io.storage import gcs_filesystem, is_gcs_url
+from compressor.io import storage
 
 JSON_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
-GCS_BUFFER = 1 << 20  # gcsfs files iterate lines slowly unless read in large chunks
 
 
 class CorpusError(ValueError):
@@ -105,10 +102,12 @@ def iter_documents(path: str | Path) -> Iterator[tuple[int, bytes | CorpusError]
 
 def check_exists(path: str | Path) -> None:
     """CorpusError unless path is a readable file (local or gs://)."""
-    if is_gcs_url(path):
-        _gcs_info(str(path))
-    elif not Path(path).is_file():
-        raise CorpusError(f"{path}: no such file")
+    try:
+        storage.info(str(path))
+    except storage.NoSuchFile:
+        raise CorpusError(f"{path}: no such file") from None
+    except storage.StorageError as exc:
+        raise CorpusError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -116,48 +115,19 @@ def open_corpus(path: str | Path) -> Iterator[IO[bytes]]:
     """A corpus file opened for reading, decompressed if it ends in .gz; local or gs://.  Errors
     while opening or reading it (a truncated gzip, a failed request) become CorpusError."""
     check_exists(path)
-    gz = str(path).endswith(".gz")
     try:
-        if is_gcs_url(path):
-            fs, _ = _gcs_info(str(path))
-            # readahead suits one sequential pass; the buffer makes line iteration fast.
-            with fs.open(path, "rb", cache_type="readahead") as raw, io.BufferedReader(raw, GCS_BUFFER) as fh:
-                yield gzip.GzipFile(fileobj=fh) if gz else fh
-            return
-        with (gzip.open if gz else open)(path, "rb") as fh:
-            yield fh
-    except CorpusError:
-        raise
-    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip included
+        with storage.open(str(path)) as fh:
+            yield gzip.GzipFile(fileobj=fh) if str(path).endswith(".gz") else fh
+    except storage.StorageError as exc:  # a failed read must never look like a short corpus
+        raise CorpusError(str(exc)) from None
+    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
         raise CorpusError(f"{path}: cannot read ({exc})") from None
-    except Exception as exc:  # gcsfs raises many types; a failed read must never look like a short corpus
-        if not is_gcs_url(path):
-            raise
-        raise CorpusError(f"{path}: cannot read ({exc})") from None
-
-
-def _gcs_info(url: str) -> tuple[object, dict]:
-    """(filesystem, object metadata) of a gs:// file, or CorpusError."""
-    try:
-        fs = gcs_filesystem()
-        info = fs.info(url)
-    except FileNotFoundError:
-        raise CorpusError(f"{url}: no such file") from None
-    except Exception as exc:
-        raise CorpusError(f"{url}: cannot read ({exc})") from None
-    if info.get("type") != "file":  # a bucket or a "directory" prefix
-        raise CorpusError(f"{url}: no such file")
-    return fs, info
 
 
 def file_version(path: str | Path) -> tuple:
     """What identifies this version of a corpus file (for caching what was fitted on it):
     real path, mtime and size locally; URL, generation and size on GCS.  CorpusError if absent."""
-    if is_gcs_url(path):
-        _, info = _gcs_info(str(path))
-        return (str(path), str(info.get("generation") or info.get("etag") or info.get("updated")), info.get("size"))
     try:
-        stat = os.stat(path)
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
-    return (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+        return storage.version(str(path))
+    except storage.StorageError as exc:
+        raise CorpusError(str(exc)) from None

@@ -251,14 +251,13 @@ int64_t eq_encode_window(const eq_params *p, const int32_t *table, const int32_t
     return 0;
 }
 
-void eq_decoder_start(const eq_params *p, eq_window_decoder *d, u128 value) {
+void eq_decoder_start(const eq_params *p, eq_lane *d, u128 value) {
     eq_encode_start(p, &d->w);
     d->value = value;
     d->active = 1;
 }
 
-int eq_decoder_step(const eq_params *p, eq_window_decoder *d, const int32_t *cdf, eq_scratch *s,
-                    int32_t *symbol) {
+int eq_decoder_step(const eq_params *p, eq_lane *d, const int32_t *cdf, eq_scratch *s, int32_t *symbol) {
     int n = p->n, P = p->precision;
     eq_window *w = &d->w;
     if (!d->active) return RC_ERR_STREAM;
@@ -295,4 +294,168 @@ int eq_decoder_step(const eq_params *p, eq_window_decoder *d, const int32_t *cdf
     w->depth++;
     if (sym == p->terminal) d->active = 0;
     return RC_OK;
+}
+
+/* ---- batches ---- */
+
+int eq_window_params_check(const eq_params *p) {
+    if (eq_params_check(p) != RC_OK || p->bits % 8) return RC_ERR_ALPHABET;
+    return RC_OK;
+}
+
+/* Index arrays are int32 (what the bindings take); every entry is checked before any is used. */
+static int indices_below(const int32_t *idx, size_t count, size_t limit, size_t *at) {
+    for (size_t i = 0; i < count; i++) {
+        if (idx[i] < 0 || (size_t)idx[i] >= limit) {
+            *at = i;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int eq_rows_check(const int32_t *rows, size_t count, size_t table_rows, size_t *at) {
+    return indices_below(rows, count, table_rows, at) ? RC_OK : RC_ERR_ROW;
+}
+
+int eq_encode_windows_batch(const eq_params *p, const int32_t *table, size_t table_rows, const int32_t *rows,
+                            const int32_t *symbols, const int32_t *lengths, size_t batch, size_t k, int greedy,
+                            int32_t *consumed, uint8_t *values, size_t *at) {
+    *at = 0;
+    if (eq_window_params_check(p) != RC_OK) return RC_ERR_ALPHABET;
+    if (batch && k > SIZE_MAX / batch) return RC_ERR_LENGTH; /* batch * k rows could not even be addressed */
+    if (eq_rows_check(rows, batch * k, table_rows, at) != RC_OK) return RC_ERR_ROW;
+    for (size_t i = 0; i < batch; i++) {
+        if (lengths[i] < 1 || (size_t)lengths[i] > k) {
+            *at = i;
+            return RC_ERR_LENGTH;
+        }
+    }
+    eq_scratch scratch;
+    if (eq_scratch_init(&scratch, p->n) != RC_OK) return RC_ERR_NOMEM;
+    int nb = p->bits / 8, rc = RC_OK;
+    size_t i = 0;
+    for (; i < batch; i++) {
+        u128 value = 0;
+        int64_t got = eq_encode_window(p, table, rows + i * k, symbols + i * k, lengths[i], greedy, &scratch, &value);
+        if (got < 0) {
+            rc = (int)got;
+            break;
+        }
+        consumed[i] = (int32_t)got; /* <= lengths[i] */
+        eq_value_to_bytes(value, values + i * (size_t)nb, nb);
+    }
+    eq_scratch_free(&scratch);
+    *at = i;
+    return rc;
+}
+
+int eq_lanes_init(eq_lanes *l, const eq_params *p, size_t batch) {
+    l->lane = NULL;
+    l->batch = 0;
+    l->scratch.count = NULL;
+    l->scratch.rem = NULL;
+    if (batch < 1 || batch > EQ_MAX_BATCH || eq_window_params_check(p) != RC_OK) return RC_ERR_ALPHABET;
+    l->p = *p;
+    eq_lane *lane = calloc(batch, sizeof(eq_lane)); /* every slot starts closed */
+    if (!lane) return RC_ERR_NOMEM;
+    if (eq_scratch_init(&l->scratch, p->n) != RC_OK) {
+        free(lane);
+        return RC_ERR_NOMEM;
+    }
+    l->lane = lane;
+    l->batch = batch;
+    return RC_OK;
+}
+
+void eq_lanes_free(eq_lanes *l) {
+    if (!l->lane) return;
+    free(l->lane);
+    eq_scratch_free(&l->scratch);
+    l->lane = NULL;
+    l->batch = 0;
+}
+
+int eq_lanes_slots_check(const eq_lanes *l, const int32_t *slots, size_t count, size_t *at) {
+    return indices_below(slots, count, l->batch, at) ? RC_OK : RC_ERR_SLOT;
+}
+
+/* What a step checks before it codes anything: slots, then rows, then open windows. */
+static int step_check(const eq_lanes *l, const int32_t *slots, size_t count, size_t table_rows, const int32_t *rows,
+                      size_t *at) {
+    *at = 0;
+    if (!l->lane) return RC_ERR_SLOT;
+    if (eq_lanes_slots_check(l, slots, count, at) != RC_OK) return RC_ERR_SLOT;
+    if (eq_rows_check(rows, count, table_rows, at) != RC_OK) return RC_ERR_ROW;
+    for (size_t j = 0; j < count; j++) {
+        if (!l->lane[slots[j]].active) {
+            *at = j;
+            return RC_ERR_CLOSED;
+        }
+    }
+    return RC_OK;
+}
+
+int eq_lanes_encode_start(eq_lanes *l, const int32_t *slots, size_t count, size_t *at) {
+    *at = 0;
+    if (!l->lane || eq_lanes_slots_check(l, slots, count, at) != RC_OK) return RC_ERR_SLOT;
+    for (size_t i = 0; i < count; i++) {
+        eq_lane *w = &l->lane[slots[i]];
+        eq_encode_start(&l->p, &w->w);
+        w->active = 1;
+    }
+    *at = count;
+    return RC_OK;
+}
+
+/* A slot named twice in one step is checked open once: if its window ends at the first, the
+ * second goes on from the state it ended in (as the window would have gone on). */
+int eq_lanes_encode_step(eq_lanes *l, const int32_t *slots, size_t count, const int32_t *table, size_t table_rows,
+                         const int32_t *rows, const int32_t *symbols, int32_t *status, uint8_t *values,
+                         int32_t *lengths, size_t *at) {
+    int rc = step_check(l, slots, count, table_rows, rows, at);
+    if (rc != RC_OK) return rc;
+    size_t width = (size_t)l->p.n + 1;
+    int nb = l->p.bits / 8;
+    size_t i = 0;
+    for (; i < count; i++) {
+        eq_lane *w = &l->lane[slots[i]];
+        u128 value = 0;
+        int64_t length = 0;
+        rc = eq_encode_step(&l->p, &w->w, table + (size_t)rows[i] * width, symbols[i], &l->scratch, &value, &length);
+        if (rc < 0) break;
+        status[i] = rc;
+        if (rc != EQ_STEP_CODED) {
+            w->active = 0;
+            eq_value_to_bytes(value, values + i * (size_t)nb, nb);
+            lengths[i] = length > INT32_MAX ? INT32_MAX : (int32_t)length;
+        }
+        rc = RC_OK;
+    }
+    *at = i;
+    return rc;
+}
+
+int eq_lanes_decode_start(eq_lanes *l, const int32_t *slots, size_t count, const uint8_t *values, size_t *at) {
+    *at = 0;
+    if (!l->lane || eq_lanes_slots_check(l, slots, count, at) != RC_OK) return RC_ERR_SLOT;
+    int nb = l->p.bits / 8;
+    for (size_t i = 0; i < count; i++)
+        eq_decoder_start(&l->p, &l->lane[slots[i]], eq_value_from_bytes(values + i * (size_t)nb, nb));
+    *at = count;
+    return RC_OK;
+}
+
+/* A slot named twice in one step whose window ends at the first gets RC_ERR_STREAM at the second. */
+int eq_lanes_decode_step(eq_lanes *l, const int32_t *slots, size_t count, const int32_t *table, size_t table_rows,
+                         const int32_t *rows, int32_t *out, size_t *at) {
+    int rc = step_check(l, slots, count, table_rows, rows, at);
+    if (rc != RC_OK) return rc;
+    size_t width = (size_t)l->p.n + 1, i = 0;
+    for (; i < count; i++) {
+        rc = eq_decoder_step(&l->p, &l->lane[slots[i]], table + (size_t)rows[i] * width, &l->scratch, &out[i]);
+        if (rc != RC_OK) break;
+    }
+    *at = i;
+    return rc;
 }

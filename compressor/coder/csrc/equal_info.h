@@ -76,11 +76,13 @@ typedef struct {
     int n;
 } eq_scratch;
 
+/* One slot of a batch of windows coded in lockstep: its window, whether that is open, and (when
+ * decoding) the b-bit value being decoded. */
 typedef struct {
     eq_window w;
     u128 value;
     int active;
-} eq_window_decoder;
+} eq_lane;
 
 int eq_params_check(const eq_params *p);
 int eq_scratch_init(eq_scratch *s, int n);
@@ -105,9 +107,74 @@ void eq_encode_start(const eq_params *p, eq_window *w);
 int eq_encode_step(const eq_params *p, eq_window *w, const int32_t *cdf, int32_t sym, eq_scratch *s, u128 *value,
                    int64_t *length);
 
-void eq_decoder_start(const eq_params *p, eq_window_decoder *d, u128 value);
+void eq_decoder_start(const eq_params *p, eq_lane *d, u128 value);
 /* One step: *symbol gets the next symbol of the window, or -1 when the window has ended. */
-int eq_decoder_step(const eq_params *p, eq_window_decoder *d, const int32_t *cdf, eq_scratch *s,
-                    int32_t *symbol);
+int eq_decoder_step(const eq_params *p, eq_lane *d, const int32_t *cdf, eq_scratch *s, int32_t *symbol);
+
+/* ---- batches: the loops the bindings run with the GIL released ----
+ * Windows travel as b/8 big-endian bytes, so these want b % 8 == 0 (eq_window_params_check).  Every
+ * index is checked before anything is coded; on error *at is the element at fault: the entry of
+ * rows (flattened), slots or lengths, or the window / slot whose coding failed (slots before it
+ * are done). */
+
+enum { EQ_MAX_BATCH = 1 << 24 };
+
+/* eq_params_check, and b a whole number of bytes. */
+int eq_window_params_check(const eq_params *p);
+
+/* RC_ERR_ROW unless 0 <= rows[i] < table_rows for every i < count. */
+int eq_rows_check(const int32_t *rows, size_t count, size_t table_rows, size_t *at);
+
+static inline void eq_value_to_bytes(u128 v, uint8_t *out, int nbytes) {
+    for (int i = nbytes - 1; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static inline u128 eq_value_from_bytes(const uint8_t *in, int nbytes) {
+    u128 v = 0;
+    for (int i = 0; i < nbytes; i++) v = (v << 8) | in[i];
+    return v;
+}
+
+/* One window per batch row i: symbols[i*k + j] coded with table[rows[i*k + j]] (rows of n + 1),
+ * lengths[i] in 1..k of them offered; consumed[i] and values[i*(b/8) ..] as eq_encode_window. */
+int eq_encode_windows_batch(const eq_params *p, const int32_t *table, size_t table_rows, const int32_t *rows,
+                            const int32_t *symbols, const int32_t *lengths, size_t batch, size_t k, int greedy,
+                            int32_t *consumed, uint8_t *values, size_t *at);
+
+/* A batch of windows, one per slot, that a model feeds a step at a time; the same state serves an
+ * encoder (eq_lanes_encode_*) and a decoder (eq_lanes_decode_*). */
+typedef struct {
+    eq_params p;
+    eq_lane *lane; /* batch slots, NULL until eq_lanes_init */
+    size_t batch;
+    eq_scratch scratch;
+} eq_lanes;
+
+/* 1 <= batch <= EQ_MAX_BATCH and eq_window_params_check, or RC_ERR_ALPHABET; RC_ERR_NOMEM.  On
+ * error *l is left empty (lane NULL), so eq_lanes_free is always safe. */
+int eq_lanes_init(eq_lanes *l, const eq_params *p, size_t batch);
+void eq_lanes_free(eq_lanes *l);
+
+/* RC_ERR_SLOT unless 0 <= slots[i] < batch for every i < count. */
+int eq_lanes_slots_check(const eq_lanes *l, const int32_t *slots, size_t count, size_t *at);
+
+/* Opens a fresh window in each slot. */
+int eq_lanes_encode_start(eq_lanes *l, const int32_t *slots, size_t count, size_t *at);
+/* Codes symbols[i] in slot slots[i] with table[rows[i]] (rows of n + 1 entries): status[i] gets the
+ * eq_encode_step result; when a window ends its slot closes, values[i*(b/8) ..] gets its bits and
+ * lengths[i] its symbol count.  Checks slots, then rows, then that every slot is open. */
+int eq_lanes_encode_step(eq_lanes *l, const int32_t *slots, size_t count, const int32_t *table, size_t table_rows,
+                         const int32_t *rows, const int32_t *symbols, int32_t *status, uint8_t *values,
+                         int32_t *lengths, size_t *at);
+
+/* Starts decoding slots[i] from the b/8 big-endian bytes values[i*(b/8) ..]. */
+int eq_lanes_decode_start(eq_lanes *l, const int32_t *slots, size_t count, const uint8_t *values, size_t *at);
+/* out[i] gets the next symbol of slot slots[i]'s window, decoded with table[rows[i]], or -1 when
+ * the window ended before it.  Checks slots, then rows, then that every slot is open. */
+int eq_lanes_decode_step(eq_lanes *l, const int32_t *slots, size_t count, const int32_t *table, size_t table_rows,
+                         const int32_t *rows, int32_t *out, size_t *at);
 
 #endif

@@ -195,3 +195,37 @@ int cdf_search(const int32_t *cdf, int n, int precision, uint32_t q) {
     bad |= cdf[0] != 0 || cdf[n] != (1 << precision) || cdf[n] <= cdf[n - 1];
     return bad ? -1 : count;
 }
+
+/* ---- batches ---- */
+
+int quantize_rows(const float *p, size_t rows, size_t n, int precision, int32_t *cdf, size_t *at) {
+    *at = 0;
+    if (precision < 0 || precision > RC_MAX_PRECISION) return RC_ERR_ALPHABET;
+    if (rows == 0) return RC_OK;
+    if (!alphabet_ok(n, precision)) return RC_ERR_ALPHABET; /* what quantize_row says of row 0 */
+    for (size_t r = 0; r < rows; r++) {
+        int rc = quantize_row(p + r * n, (int)n, precision, cdf + r * (n + 1));
+        if (rc != RC_OK) {
+            *at = r;
+            return rc;
+        }
+    }
+    *at = rows;
+    return RC_OK;
+}
+
+int cdf_rows_check(const int32_t *cdf, size_t rows, size_t width, int precision, size_t *at, int *entry) {
+    *at = 0;
+    *entry = -1;
+    if (width < 1 || !alphabet_ok(width - 1, precision)) return RC_ERR_ALPHABET;
+    for (size_t r = 0; r < rows; r++) {
+        int bad = cdf_row_check(cdf + r * width, (int)width - 1, precision);
+        if (bad >= 0) {
+            *at = r;
+            *entry = bad;
+            return RC_ERR_CDF;
+        }
+    }
+    *at = rows;
+    return RC_OK;
+}

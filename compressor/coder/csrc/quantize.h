@@ -9,6 +9,7 @@
 #ifndef EQINFO_QUANTIZE_H
 #define EQINFO_QUANTIZE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Quantises one row p[0..n) into cdf[0..n]; returns RC_OK or an RC_ERR_* code. */
@@ -27,5 +28,15 @@ int cdf_row_check(const int32_t *cdf, int n, int precision);
 
 /* The symbol s with cdf[s] <= q < cdf[s+1], or -1 if the row is not a valid CDF. */
 int cdf_search(const int32_t *cdf, int n, int precision, uint32_t q);
+
+/* ---- batches ---- */
+
+/* Quantises rows p[r*n .. r*n+n) into cdf[r*(n+1) .. r*(n+1)+n] for r < rows; on error *at is the row
+ * at fault (rows before it are written).  No rows, no error, whatever n is. */
+int quantize_rows(const float *p, size_t rows, size_t n, int precision, int32_t *cdf, size_t *at);
+
+/* Checks rows of `width` entries: RC_ERR_ALPHABET if width - 1 is not an alphabet size (even with
+ * no rows), RC_ERR_CDF with the row in *at and the entry in *entry as cdf_row_check gives it. */
+int cdf_rows_check(const int32_t *cdf, size_t rows, size_t width, int precision, size_t *at, int *entry);
 
 #endif

@@ -78,3 +78,115 @@ void rc_decoder_init(rc_decoder *dec, const uint8_t *buf, size_t len) {
     for (int i = 0; i < 4; i++) dec->x = (dec->x << 16) | rc_next_word(dec);
     dec->range = UINT64_MAX;
 }
+
+/* ---- batches ---- */
+
+/* Room for `count` symbols (2 bytes each at most) and the tail. */
+static int reserve_symbols(rc_encoder *enc, size_t count) {
+    if (count > (SIZE_MAX - 16) / 2) return RC_ERR_NOMEM;
+    return rc_encoder_reserve(enc, count * 2 + 16);
+}
+
+int rc_encode_intervals(rc_encoder *enc, const int32_t *cum, const int32_t *freq, size_t count, int precision,
+                        size_t *at) {
+    *at = 0;
+    if (precision < 0 || precision > RC_MAX_PRECISION) return RC_ERR_ALPHABET;
+    int rc = reserve_symbols(enc, count);
+    if (rc != RC_OK) return rc;
+    size_t i = 0;
+    for (; i < count; i++) {
+        if (cum[i] < 0 || freq[i] <= 0) {
+            rc = RC_ERR_INTERVAL;
+            break;
+        }
+        rc = rc_encode(enc, (uint32_t)cum[i], (uint32_t)freq[i], precision);
+        if (rc != RC_OK) break;
+    }
+    *at = i;
+    return rc;
+}
+
+int rc_encode_cdfs(rc_encoder *enc, const int32_t *cdfs, const int32_t *symbols, size_t count, size_t n,
+                   int precision, size_t *at) {
+    *at = 0;
+    if (!alphabet_ok(n, precision)) return RC_ERR_ALPHABET;
+    int rc = reserve_symbols(enc, count);
+    if (rc != RC_OK) return rc;
+    size_t width = n + 1, i = 0;
+    for (; i < count; i++) {
+        int32_t s = symbols[i];
+        if (s < 0 || (size_t)s >= n) {
+            rc = RC_ERR_INTERVAL;
+            break;
+        }
+        /* Rows are far apart: fetch the entries a few symbols ahead. */
+        if (i + 16 < count && (uint32_t)symbols[i + 16] < (uint32_t)n)
+            __builtin_prefetch(cdfs + (i + 16) * width + symbols[i + 16]);
+        const int32_t *row = cdfs + i * width;
+        int32_t c0 = row[s], c1 = row[s + 1];
+        if (c0 < 0 || c1 <= c0 || c1 > (1 << precision)) {
+            rc = RC_ERR_CDF;
+            break;
+        }
+        rc = rc_encode(enc, (uint32_t)c0, (uint32_t)(c1 - c0), precision);
+        if (rc != RC_OK) break;
+    }
+    *at = i;
+    return rc;
+}
+
+int rc_encode_probs(rc_encoder *enc, const float *probs, const int32_t *symbols, size_t count, size_t n,
+                    int precision, size_t *at) {
+    *at = 0;
+    if (!alphabet_ok(n, precision)) return RC_ERR_ALPHABET;
+    int rc = reserve_symbols(enc, count);
+    if (rc != RC_OK) return rc;
+    size_t i = 0;
+    for (; i < count; i++) {
+        uint32_t cum, freq;
+        rc = quantize_interval(probs + i * n, (int)n, precision, symbols[i], &cum, &freq);
+        if (rc != RC_OK) break;
+        rc = rc_encode(enc, cum, freq, precision);
+        if (rc != RC_OK) break;
+    }
+    *at = i;
+    return rc;
+}
+
+int rc_decode_cdfs(rc_decoder *dec, const int32_t *cdfs, int32_t *out, size_t count, size_t n, int precision,
+                   size_t *at) {
+    *at = 0;
+    if (!alphabet_ok(n, precision)) return RC_ERR_ALPHABET;
+    int rc = RC_OK;
+    size_t i = 0;
+    for (; i < count; i++) {
+        rc = rc_decode(dec, cdfs + i * (n + 1), (int)n, precision, &out[i]);
+        if (rc != RC_OK) break;
+    }
+    *at = i;
+    return rc;
+}
+
+int rc_decode_probs(rc_decoder *dec, const float *probs, int32_t *out, size_t count, size_t n, int precision,
+                    size_t *at) {
+    *at = 0;
+    if (!alphabet_ok(n, precision)) return RC_ERR_ALPHABET;
+    /* quantize_search's work space: the extras and the 16-symbol block sums. */
+    uint32_t *scratch = malloc(sizeof(uint32_t) * (n + n / 16 + 2));
+    if (!scratch) return RC_ERR_NOMEM;
+    int rc = RC_OK;
+    size_t i = 0;
+    for (; i < count; i++) {
+        uint32_t q, cum, freq;
+        int s;
+        rc = rc_decode_target(dec, precision, &q);
+        if (rc != RC_OK) break;
+        rc = quantize_search(probs + i * n, (int)n, precision, q, scratch, &s, &cum, &freq);
+        if (rc != RC_OK) break;
+        rc_decode_update(dec, precision, cum, freq);
+        out[i] = s;
+    }
+    free(scratch);
+    *at = i;
+    return rc;
+}

@@ -105,4 +105,26 @@ static inline int rc_decode(rc_decoder *dec, const int32_t *cdf, int n, int prec
     return RC_OK;
 }
 
+/* ---- batches: the loops the bindings run with the GIL released ----
+ * Each returns RC_OK or an RC_ERR_* code, and sets *at to the number of symbols done: the index
+ * of the one at fault on error (whatever was coded before it stays coded).  A precision outside
+ * 0..16, or rows whose alphabet is outside 2..2^P, is RC_ERR_ALPHABET at 0 before anything is
+ * read.  The encoders reserve the output first (2 bytes a symbol), so rc_encode never needs to
+ * grow the buffer. */
+
+/* Intervals [cum[i], cum[i] + freq[i]) of 2^P. */
+int rc_encode_intervals(rc_encoder *enc, const int32_t *cum, const int32_t *freq, size_t count, int precision,
+                        size_t *at);
+/* symbols[i] with the CDF row cdfs[i * (n + 1) .. + n]; only the two entries it uses are read. */
+int rc_encode_cdfs(rc_encoder *enc, const int32_t *cdfs, const int32_t *symbols, size_t count, size_t n,
+                   int precision, size_t *at);
+/* symbols[i] with the float row probs[i * n .. + n), quantised as quantize_row does. */
+int rc_encode_probs(rc_encoder *enc, const float *probs, const int32_t *symbols, size_t count, size_t n,
+                    int precision, size_t *at);
+/* One symbol per CDF row (n + 1 entries) / per float row (n entries) into out[0..count). */
+int rc_decode_cdfs(rc_decoder *dec, const int32_t *cdfs, int32_t *out, size_t count, size_t n, int precision,
+                   size_t *at);
+int rc_decode_probs(rc_decoder *dec, const float *probs, int32_t *out, size_t count, size_t n, int precision,
+                    size_t *at);
+
 #endif

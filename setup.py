@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "fsspec==2026.9.0",  # storage's one API for local paths and gs:// (what gcsfs 2026.10.1 resolves to)
     "apache-beam==2.77.0",
     "pyarrow==25.0.1",  # apache-beam 2.77 caps pyarrow < 26
+    "zstandard==0.25.0",  # .jsonl.zst corpora (The Pile, Dolma, RedPajama); also what apache-beam 2.77 resolves to
     "array-record==0.8.6",  # not [beam]: that extra pulls TensorFlow
     "grain==0.2.18",  # reads ArrayRecord shards with checkpointable iterators (no jax or TensorFlow)
     "matplotlib==3.11.2",  # loss curves and the bits/byte-against-FLOPs plot, as PNG
@@ -95,6 +96,7 @@ setup(
         "eqinfo.commands": [
             "compress=pipelines.cli:compress",
             "decode-shards=pipelines.cli:decode_shards",
+            "verify=pipelines.cli:verify",
             "inspect=pipelines.cli:inspect",
             "demo=experiment.cli:demo",
             "experiment=experiment.cli:experiment",
@@ -106,6 +108,7 @@ setup(
         "eqinfo.bench": [
             "pipeline=pipelines.bench:bench_pipeline",
             "shards=pipelines.bench:bench_shards",
+            "scale=pipelines.bench_scale:bench_scale",
             "m2=m2_train.bench:bench_m2",
         ],
     },

@@ -13,18 +13,23 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 
-WORKDIR /opt/eqinfo
+WORKDIR /opt/eqinfo/src
 COPY setup.py pyproject.toml README.md ./
 COPY compressor ./compressor
 COPY pipelines ./pipelines
 COPY m2_train ./m2_train
 
 # PyPI's torch wheel for Linux x86-64 is the CUDA build and carries its CUDA libraries; the
-# driver comes from Dataflow (install-nvidia-driver).  The import checks the extension built.
+# driver comes from Dataflow (install-nvidia-driver).
 # setup.py pins every dependency, so the package itself needs no pin here.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[dataflow]" \
-    && python -c "import compressor.coder._coder, pipelines.compress, torch; print(torch.__version__)"
+RUN pip install --no-cache-dir ".[dataflow]"
+
+# Python puts the current directory first on sys.path (`python -c` here; `python -m` for the SDK
+# harness that boot starts), where the source tree, which lacks the built extension, would shadow
+# the installed package: the check and the workers run from /.  The import checks the extension built.
+WORKDIR /
+RUN python -c "import compressor.coder._coder, pipelines.compress, torch; print(torch.__version__)"
 
 # The SDK harness stays the entry point: Dataflow starts /opt/apache/beam/boot.
 ENTRYPOINT ["/opt/apache/beam/boot"]

@@ -13,14 +13,18 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 
-WORKDIR /opt/eqinfo
+WORKDIR /opt/eqinfo/src
 COPY setup.py pyproject.toml README.md ./
 COPY compressor ./compressor
 COPY pipelines ./pipelines
 COPY m2_train ./m2_train
 
-RUN pip install --no-cache-dir . \
-    && python -c "import compressor.coder._coder, torch; print(torch.__version__)"
+RUN pip install --no-cache-dir .
+
+# The check and the launcher run from /: from the source tree, which lacks the built extension,
+# Python would import it in place of the installed package (the current directory comes first).
+WORKDIR /
+RUN python -c "import compressor.coder._coder, torch; print(torch.__version__)"
 
 ENV PYTHONUNBUFFERED=1 PYTHON=python
-ENTRYPOINT ["/opt/eqinfo/m2_train/launch.sh"]
+ENTRYPOINT ["/opt/eqinfo/src/m2_train/launch.sh"]

@@ -20,6 +20,7 @@ from experiment.stages import Stages, fingerprint
 
 PROMPT = "The best way to"
 STEPS_PER_MINUTE = {"paper": 90, "tiny": 3000}  # M1 steps a minute on 2 cores
+BITSTREAM_METHODS = ("ac", "static_ac", "equal_info_ac")  # their token sizes cut the same bits
 LABELS = {
     "bytes": "Bytes",
     "sentencepiece": "SentencePiece",
@@ -43,6 +44,14 @@ class Method:
     @property
     def slug(self) -> str:
         return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
+
+
+def same_bits(a: str, b: str) -> bool:
+    """Whether two specs code the same bitstreams: one bitstream method, the same options but v."""
+    sa, sb = Spec.parse(a), Spec.parse(b)
+    if sa.method not in BITSTREAM_METHODS:
+        return a == b
+    return sa.method == sb.method and sa.with_options(v=256) == sb.with_options(v=256)
 
 
 def train_m1(
@@ -126,29 +135,51 @@ class Experiment:
 
     # -- per method ---------------------------------------------------------------------------
 
-    def compress(self, method: Method, spec: str, part: str, key: str) -> dict:
+    def compress(self, method: Method, spec: str, part: str, key: str, family: list[tuple[Method, str]]) -> dict:
+        """One pipeline run for the method and every other of its family (the same spec at
+        another vocabulary, `family`): the bits are coded once and cut for each."""
+        from compressor.shards.records import VERSION as RECORD_LAYOUT
         from compressor.shards.shardset import read_manifest
         from pipelines.compress import run
         from pipelines.config import Config
 
         b = self.budget
         source = self.out / "data" / f"{part}.jsonl"
-        prefix = str(self.out / "shards" / method.slug / part)
+        prefixes = {m.slug: str(self.out / "shards" / m.slug / part) for m, _ in family}
 
         def work() -> dict:
             size = source.stat().st_size
-            self.log(f"  compress {part}: {size:,} bytes of JSON lines, Beam DirectRunner, {b.workers} workers")
+            names = " and ".join(m.label for m, _ in family)
+            self.log(
+                f"  compress {part} for {names}: {size:,} bytes of JSON lines, Beam DirectRunner, {b.workers} workers"
+            )
             started = time.perf_counter()
             beam = ["--direct_num_workers", str(b.workers), "--direct_running_mode", "multi_processing"]
             batch = size // b.workers + 1  # a batch per worker process
-            config = Config([str(source)], prefix, spec, seq_len=b.seq_len, num_shards=b.workers, batch_bytes=batch)
+            (first, first_spec), *others = family
+            also = [(int(Spec.parse(s).get("v")), prefixes[m.slug]) for m, s in others]
+            config = Config([str(source)], prefixes[first.slug], first_spec, seq_len=b.seq_len, batch_bytes=batch)
+            config.also = also
             run(config, beam)
-            m = read_manifest(prefix)
             seconds = round(time.perf_counter() - started, 1)
-            self.log(f"    {m['counts']['tokens']:,} ids, {m['bytes_per_token']:.3f} bytes/id, {seconds} s")
-            return {"prefix": prefix, "bytes_per_token": m["bytes_per_token"], "tokens": m["counts"]["tokens"]}
+            out = {}
+            for m, _ in family:
+                manifest = read_manifest(prefixes[m.slug])
+                c = manifest["counts"]
+                self.log(f"    {m.label}: {c['tokens']:,} ids, {manifest['bytes_per_token']:.3f} bytes/id, {seconds} s")
+                out[m.slug] = {
+                    "prefix": prefixes[m.slug],
+                    "bytes_per_token": manifest["bytes_per_token"],
+                    "tokens": c["tokens"],
+                }
+            return out
 
-        return self.stages.run(f"compress/{method.slug}/{part}", fingerprint(key, spec, part, b.seq_len), work)
+        slugs = "+".join(m.slug for m, _ in family)
+        specs = [s for _, s in family]
+        done = self.stages.run(
+            f"compress/{slugs}/{part}", fingerprint(key, specs, part, b.seq_len, RECORD_LAYOUT), work
+        )
+        return done[method.slug]
 
     def train_m2(self, method: Method, train: dict, held: dict, key: str) -> dict:
         b = self.budget
@@ -228,15 +259,19 @@ class Experiment:
         m1 = self.train_m1(split) if "{m1}" in needs else {"path": None, "key": None}
         spm = self.train_spm(split) if "{spm}" in needs else {"path": None, "key": None}
         rows = []
+        specs = {
+            template: template.format(m1=m1["path"], spm=spm["path"], fit=self.out / "data" / "train.jsonl")
+            for template in b.methods
+        }
         for template in b.methods:
-            method = Method(template)
-            spec = template.format(m1=m1["path"], spm=spm["path"], fit=self.out / "data" / "train.jsonl")
+            method, spec = Method(template), specs[template]
             key = fingerprint(
                 split["key"], m1["key"] if "{m1}" in template else None, spm["key"] if "{spm}" in template else None
             )
+            family = [(Method(t), s) for t, s in specs.items() if same_bits(s, spec)]
             self.log(f"{method.label}: {spec}")
-            train = self.compress(method, spec, "train", key)
-            held = self.compress(method, spec, "held-out", key)
+            train = self.compress(method, spec, "train", key, family)
+            held = self.compress(method, spec, "held-out", key, family)
             m2 = self.train_m2(method, train, held, fingerprint(key, spec))
             done = fingerprint(key, spec, m2["steps"], b.m2_size, b.m2_ids)
             result = self.evaluate(method, m2, held, done)

@@ -12,7 +12,7 @@ import click
 
 from compressor.cli.common import progress
 from compressor.cli.tokenize import SPEC_HELP
-from pipelines.config import Config
+from pipelines.config import DECODE_IDS, Config
 
 SIZE = click.IntRange(min=1)
 BEAM_WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"  # relays worker processes' logs
@@ -44,6 +44,19 @@ def configure_logging(quiet: bool) -> None:
     relay.addFilter(WorkerLines())
 
 
+def also_output(value: str) -> tuple[int, str]:
+    vocab, eq, prefix = value.partition("=")
+    if not eq or not prefix or not vocab.isdigit():
+        raise click.BadParameter(f"{value!r} is not V=PREFIX (e.g. 65536=shards/eq16-v65k)", param_hint="--also-output")
+    return int(vocab), prefix
+
+
+def own_flags() -> list[str]:
+    """The running command's own option names (for the error when one is given to Beam)."""
+    ctx = click.get_current_context()
+    return [name for p in ctx.command.get_params(ctx) for name in (*p.opts, *p.secondary_opts) if name.startswith("-")]
+
+
 def table(rows: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -67,34 +80,39 @@ def manifest_table(m: dict) -> str:
     return table(rows)
 
 
-@click.command("compress", context_settings={"ignore_unknown_options": True})
+@click.command("compress")
 @click.option(
     "--input",
     "inputs",
     multiple=True,
     required=True,
-    help="Corpus files or glob patterns, local or gs:// (C4 JSON lines, .json/.jsonl[.gz], or plain text "
-    "files, one document each); repeat for several.",
+    help="Corpus files or glob patterns, local or gs:// (JSON lines with a 'text' field, .json/.jsonl, plain, "
+    ".gz or .zst, or plain text files, one document each); repeat for several.",
 )
-@click.option("--output", required=True, help="Output prefix, local or gs://: PREFIX-00000-of-NNNNN.array_record, ...")
+@click.option(
+    "--output",
+    required=True,
+    help="Output prefix, local or gs://: PREFIX-FFFFF-PPPPP.array_record (part P of input file F), "
+    "PREFIX.manifest.json, PREFIX.rejected.jsonl.",
+)
 @click.option("--tokenizer", required=True, help=SPEC_HELP)
 @click.option(
     "--seq-len", type=SIZE, default=Config.seq_len, show_default=True, help="Ids per record (M2's sequence length)."
 )
 @click.option(
-    "--num-shards",
+    "--shard-bytes",
     type=SIZE,
-    default=Config.num_shards,
+    default=Config.shard_bytes,
     show_default=True,
-    help="Output shards (e.g. 64 for a corpus).",
+    help="Text per shard: a shard holds whole coding batches of one input file, in order, until their "
+    "documents add up to this many bytes, so the shard count follows the data (C4: 3 shards a file).",
 )
 @click.option(
     "--batch-bytes",
     type=SIZE,
-    default=Config.batch_bytes,
-    show_default=True,
-    help="Text per coding batch: its examples share M1's lanes (256 on a CPU, 4096 on a GPU) and the batch "
-    "takes at least as long as its longest example, so give a batch lanes x 10 KB (64 MiB on a GPU).",
+    help="Text per coding batch: its examples share M1's lanes in lockstep, and the records are cut per batch "
+    "[default: 16 KiB a lane of the device M1 codes on: 4 MiB on a CPU (256 lanes), 64 MiB with a GPU "
+    "(4,096 lanes; a Dataflow job with worker_accelerator); 4 MiB without M1].",
 )
 @click.option(
     "--max-document-bytes",
@@ -110,6 +128,24 @@ def manifest_table(m: dict) -> str:
     "sentencepiece, uncompressed for the coded methods, whose ids are near-random].",
 )
 @click.option("--coder-threads", type=SIZE, help="torch threads per worker process [default: cores / workers].")
+@click.option(
+    "--share-coder",
+    type=click.Choice(["auto", "machine", "process"]),
+    default=Config.share_coder,
+    show_default=True,
+    help="Load M1 once per machine (every SDK process of a VM sends its batches to one coder process that "
+    "uses all its cores and its GPU) or once per worker process; auto: per machine where the worker sees a "
+    "GPU, else per process.",
+)
+@click.option(
+    "--also-output",
+    "also",
+    multiple=True,
+    callback=lambda ctx, param, values: [also_output(v) for v in values],
+    metavar="V=PREFIX",
+    help="Also write the same bitstreams cut into tokens of vocabulary V (256 or 65536) to PREFIX, with its "
+    "own manifest: one coding for both (AC, StaticAC and EqualInfoAC); repeat for several.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary, no progress log.")
 @click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
 def compress(quiet, beam_args, **options):
@@ -125,7 +161,7 @@ def compress(quiet, beam_args, **options):
     configure_logging(quiet)
     config = Config(**options)
     try:
-        result = run(config, beam_args)
+        result = run(config, beam_args, own_options=own_flags())
     except PlanError as exc:
         raise click.UsageError(str(exc)) from None
     from compressor.shards import shardset
@@ -135,6 +171,9 @@ def compress(quiet, beam_args, **options):
         raise click.ClickException(f"the pipeline ended in state {state}")
     m = shardset.read_manifest(config.output)
     click.echo(manifest_table(m))
+    for _, prefix in config.also:
+        other = shardset.read_manifest(prefix)
+        click.echo(f"also      {other['tokenizer']}: {other['counts']['tokens']:,} ids in {prefix} (the same bits)")
     click.echo(
         json.dumps(
             {"manifest": shardset.manifest_path(config.output), **m["counts"], "wall_seconds": m["wall_seconds"]}
@@ -172,6 +211,43 @@ def decode_shards(prefix, output):
         sys.exit(1)
 
 
+@click.command("verify")
+@click.argument("prefix")
+@click.option(
+    "--range-records",
+    type=SIZE,
+    help="Records per work item; a batch is decoded by the item it begins in [default: as many as hold "
+    f"{DECODE_IDS:,} ids, what decode-shards decodes in one lockstep run].",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary, no progress log.")
+@click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
+def verify(prefix, range_records, quiet, beam_args):
+    """Decode every document of a shard set across Beam workers and check each against its
+    record's length and BLAKE2b digest.
+
+    Arguments after `--` go to Beam, as for `compress` (DirectRunner locally, Dataflow at scale).
+    Writes PREFIX.verify.json (counts, and each failure with its file, line and records), prints
+    a summary and one JSON line, and exits 1 unless every document the manifest counts is exact.
+    """
+    from pipelines.verify import VerifyError, run
+
+    configure_logging(quiet)
+    try:
+        result = run(prefix, beam_args, own_options=own_flags(), range_records=range_records)
+    except VerifyError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(
+        f"{result['verified']:,} of {result['expected_documents']:,} documents exact ({result['raw_bytes']:,} bytes, "
+        f"{result['bytes_per_second']:,.0f} B/s); {len(result['failures']):,} failure(s)"
+    )
+    for failure in result["failures"][:10]:
+        where = f"{failure.get('file', prefix)}:{failure.get('line') or '-'}: {failure.get('records', '')}"
+        click.echo(f"fails: {where}: {failure['error']}", err=True)
+    click.echo(json.dumps({k: v for k, v in result.items() if k != "failures"} | {"failures": len(result["failures"])}))
+    if not result["exact"]:
+        sys.exit(1)
+
+
 @click.command("inspect")
 @click.argument("prefix")
 @click.option("--records", "count", type=click.IntRange(min=0), default=3, show_default=True)
@@ -195,7 +271,8 @@ def inspect(prefix, count):
             break
         record = Record.from_bytes(data)
         click.echo(
-            f"\nrecord {record.index} of file {record.file} ({shards[0]['path']}): {record.ids.size} ids, "
+            f"\nrecord {record.index} of file {record.file} batch {record.batch} ({shards[0]['path']}): "
+            f"{record.ids.size} ids, "
             f"{len(record.docs)} document(s) ending here, {record.raw_bytes:,} raw bytes"
         )
         click.echo(f"  ids: {record.ids[:24].tolist()}{' ...' if record.ids.size > 24 else ''}")

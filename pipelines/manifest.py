@@ -19,6 +19,7 @@ from compressor.io import storage
 from compressor.shards.records import VERSION as RECORD_LAYOUT
 from compressor.shards.shardset import FORMAT, manifest_path, rejected_path
 from compressor.tokenizers.spec import Spec
+from pipelines.shards import held
 
 
 def model_files(spec: str) -> dict[str, dict]:
@@ -49,7 +50,9 @@ def versions() -> dict[str, str]:
 
 def build(plan: dict, counts: dict, shards: list[dict], rejected: dict[str, int]) -> dict:
     """The manifest of a finished run; `plan` is what the launcher fixed before the run."""
-    shards = sorted(shards, key=lambda s: s["index"])
+    shards = sorted(shards, key=lambda s: (s["file"], s["part"]))
+    most = held(*(s["held"] for s in shards))
+    shards = [{k: v for k, v in s.items() if k != "held"} for s in shards]
     records = sum(s["records"] for s in shards)
     tokens = counts["tokens"]
     vocab = plan["vocab_size"]
@@ -64,6 +67,10 @@ def build(plan: dict, counts: dict, shards: list[dict], rejected: dict[str, int]
         "unit_tokens": plan["unit_tokens"],
         "seq_len": plan["seq_len"],
         "example_bytes": EXAMPLE_BYTES,
+        # Shard FFFFF-PPPPP: part PPPPP of file FFFFF, whole batches of about batch_bytes of text
+        # each, up to shard_bytes of text (records/layout in compressor/shards/).
+        "batch_bytes": plan["batch_bytes"],
+        "shard_bytes": plan["shard_bytes"],
         "record_compression": plan["compression"],
         "models": plan["models"],
         "files": plan["files"],
@@ -79,9 +86,17 @@ def build(plan: dict, counts: dict, shards: list[dict], rejected: dict[str, int]
         # What an M2 that learned nothing scores: every id costs log2(vocabulary) bits.
         "uniform_bits_per_byte": round(tokens * math.log2(vocab) / counts["raw_bytes"], 6) if tokens else None,
         "rejected": dict(sorted(rejected.items())),
+        # Per step, the most bytes one element held at once (what bounds a worker's memory).
+        "held_bytes": dict(sorted(most.items())),
+        "max_held_bytes": max(most.values(), default=0),
         "shards": shards,
         "versions": plan["versions"],
         "runner": plan["runner"],
+        "coder_processes": plan["coder_processes"],
+        # Every output of the run, this one included: one coding, cut into each one's tokens.
+        "coded_once_for": [
+            o["output"] for o in plan.get("outputs", [])
+        ],  # how many coders (processes, over all machines) coded
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(plan["started"])),
         "wall_seconds": round(time.time() - plan["started"], 3),
     }

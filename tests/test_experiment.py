@@ -13,6 +13,7 @@ import pytest
 
 from compressor.io.corpus import read_documents
 from compressor.io.demo_text import C4_SAMPLE, default_documents
+from compressor.shards.shardset import read_manifest
 from experiment.budgets import BUDGETS
 from experiment.run import Method
 from pipelines.decode import decode_shards
@@ -71,6 +72,19 @@ def test_every_methods_shards_decode_back_to_the_held_out_text(tiny_run, tmp_pat
         summary = decode_shards(str(out / "shards" / slug / "held-out"), str(decoded))
         assert summary.exact, (slug, summary.failures[:3])
         assert [json.loads(line)["text"].encode() for line in decoded.read_text().splitlines()] == held
+
+
+def test_one_spec_at_two_vocabularies_is_coded_once_and_cut_for_each(tiny_run):
+    out, proc = tiny_run
+    pair = [Method(t) for t in BUDGETS["tiny"].methods if t.startswith("equal_info_ac:b=16")]
+    assert len(pair) == 2
+    for part in ("train", "held-out"):
+        prefixes = [str(out / "shards" / m.slug / part) for m in pair]
+        for prefix in prefixes:
+            assert read_manifest(prefix)["coded_once_for"] == prefixes
+        assert proc.stdout.count(f"compress {part} for {pair[0].label} and {pair[1].label}:") == 1
+    tokens = [read_manifest(str(out / "shards" / m.slug / "train"))["counts"]["tokens"] for m in pair]
+    assert tokens[0] == 2 * tokens[1]  # b=16: two 8-bit tokens or one 16-bit token a window
 
 
 def test_a_second_run_keeps_every_stage(tiny_run, short_c4):

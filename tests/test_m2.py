@@ -29,7 +29,7 @@ from m2_train.model import M2, config_for
 from pipelines.compress import run
 from pipelines.config import Config
 from pipelines.manifest import build, write
-from pipelines.shards import write_shard
+from pipelines.shards import write_part, write_shard
 
 TRAIN = ["--model", "tiny", "--batch", "16", "--lr", "3e-3", "--warmup", "5"]
 
@@ -57,7 +57,12 @@ def byte_shards(tmp_path_factory, c4_sample) -> tuple[str, str]:
     for name, part in (("train", docs[:120]), ("held", docs[800:830])):
         source = root / f"{name}.jsonl"
         source.write_text("".join(json.dumps({"text": d.decode()}) + "\n" for d in part))
-        run(Config([str(source)], str(root / name / "bytes"), "bytes", seq_len=128, num_shards=2), [])
+        run(
+            Config(
+                [str(source)], str(root / name / "bytes"), "bytes", seq_len=128, batch_bytes=40_000, shard_bytes=100_000
+            ),
+            [],
+        )
         prefixes.append(str(root / name / "bytes"))
     return prefixes[0], prefixes[1]
 
@@ -131,13 +136,15 @@ def test_bits_per_byte_on_hand_made_shards_is_the_hand_computed_value(tmp_path):
     prefix = str(tmp_path / "hand" / "x")
     texts = [b"hello", b"shard", b"sets!"]
     r0 = Record(
-        0, 0, 8, np.frombuffer(b"hellosha", np.uint8).astype(np.int64), doc_rows([1], [5], [5], [digest(texts[0])])
+        0, 0, 0, 8, np.frombuffer(b"hellosha", np.uint8).astype(np.int64), doc_rows([1], [5], [5], [digest(texts[0])])
     )
     r1_ids = np.frombuffer(b"rdsets!", np.uint8).astype(np.int64)
-    r1 = Record(0, 1, 8, r1_ids, doc_rows([2, 3], [5, 5], [2, 7], [digest(texts[1]), digest(texts[2])]), True)
-    info = write_shard(prefix, 0, 1, [(0, 0, r0.to_bytes(1)), (0, 1, r1.to_bytes(1))], "uncompressed").as_dict()
+    r1_docs = doc_rows([2, 3], [5, 5], [2, 7], [digest(texts[1]), digest(texts[2])])
+    r1 = Record(0, 0, 1, 8, r1_ids, r1_docs, continues=True, last=True)
+    info = write_shard(prefix, [write_part(prefix, 0, [r0, r1], 1, {})], "uncompressed").as_dict()
     counts = {"documents": 3, "examples": 3, "raw_bytes": 15, "tokens": 15, "windows": 0, "coded_bits": 0}
     plan = {"vocab_size": 256, "id_bytes": 1, "unit_tokens": 1, "seq_len": 8, "compression": "uncompressed"}
+    plan.update(batch_bytes=1 << 20, shard_bytes=1 << 28, coder_processes=0)
     plan.update(tokenizer="bytes", method="bytes", models={}, files=["hand.txt"], versions={}, runner="-", started=0)
     write(prefix, build(plan, {**counts, "padding_bits": 0}, [info], {}), [], ["hand.txt"])
     cfg = config_for("tiny", 256, seq_len=8)

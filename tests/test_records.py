@@ -24,9 +24,8 @@ def records(draw):
         ends,
         draw(st.lists(st.integers(0, 2**64 - 1), min_size=k, max_size=k)),
     )
-    record = Record(
-        draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**63)), seq_len, ids, docs, draw(st.booleans())
-    )
+    u32 = st.integers(0, 2**32 - 1)
+    record = Record(draw(u32), draw(u32), draw(u32), seq_len, ids, docs, draw(st.booleans()), draw(st.booleans()))
     return record, id_bytes
 
 
@@ -37,12 +36,8 @@ def test_round_trip(case):
     data = record.to_bytes(id_bytes)
     assert len(data) == HEADER.size + record.ids.size * id_bytes + 28 * len(record.docs)
     back = Record.from_bytes(data)
-    assert (back.file, back.index, back.seq_len, back.continues) == (
-        record.file,
-        record.index,
-        record.seq_len,
-        record.continues,
-    )
+    fields = ("file", "batch", "index", "seq_len", "continues", "last")
+    assert [getattr(back, f) for f in fields] == [getattr(record, f) for f in fields]
     assert np.array_equal(back.ids, record.ids) and back.ids.dtype == np.int64
     assert back.docs.tobytes() == record.docs.tobytes()
     assert back.raw_bytes == int(record.docs["raw_bytes"].sum())
@@ -66,24 +61,28 @@ def test_any_damage_to_the_header_or_length_is_caught_or_harmless(case, data):
         back = Record.from_bytes(bytes(raw))
     except RecordError:
         return
-    # Flips that still parse touch only fields that carry no length: file, index, seq_len, flags.
+    # Flips that still parse touch only fields that carry no length: file, batch, index, seq_len, flags.
     assert back.ids.size == record.ids.size and len(back.docs) == len(record.docs)
 
 
 def test_errors_say_what_is_wrong():
     docs = doc_rows([1], [5], [3], [digest(b"hello")])
-    record = Record(0, 0, 4, np.array([1, 2, 3]), docs)
+    record = Record(0, 0, 0, 4, np.array([1, 2, 3]), docs)
     data = record.to_bytes(1)
     with pytest.raises(RecordError, match="magic"):
         Record.from_bytes(b"XXXX" + data[4:])
     with pytest.raises(RecordError, match="version 7"):
         Record.from_bytes(MAGIC + b"\x07\x00" + data[6:])
+    with pytest.raises(RecordError, match="version 1; this code reads version 2"):
+        Record.from_bytes(MAGIC + b"\x01\x00" + data[6:])
+    with pytest.raises(RecordError, match="unknown flags"):
+        Record.from_bytes(data[:7] + b"\x04" + data[8:])
     with pytest.raises(ValueError, match="cannot be stored"):
-        Record(0, 0, 4, np.array([256]), docs).to_bytes(1)
+        Record(0, 0, 0, 4, np.array([256]), docs).to_bytes(1)
     with pytest.raises(ValueError, match="not ordered"):
-        Record(0, 0, 4, np.array([1, 2]), docs).to_bytes(1)
+        Record(0, 0, 0, 4, np.array([1, 2]), docs).to_bytes(1)
     with pytest.raises(ValueError, match="ids in a record"):
-        Record(0, 0, 2, np.array([1, 2, 3]), docs).to_bytes(1)
+        Record(0, 0, 0, 2, np.array([1, 2, 3]), docs).to_bytes(1)
 
 
 def test_id_width_and_digest():

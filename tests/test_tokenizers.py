@@ -421,3 +421,34 @@ def test_cli_errors_and_help(tmp_path, fit_file):
         proc = eqinfo(cmd, "--help")
         assert proc.returncode == 0 and "--input" in proc.stdout, cmd
     assert "tokenizers" in eqinfo("bench", "--help").stdout
+
+
+WIDTH_SPECS = [s for s in SPECS if s.startswith(("ac:", "static_ac:", "equal_info_ac:"))]
+
+
+@pytest.mark.parametrize("spec", WIDTH_SPECS)
+@given(docs=st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=4))
+@settings(max_examples=25, deadline=None)
+def test_one_coding_cut_into_either_token_size_is_that_vocabularys_own_coding(tokenizers, fit_file, spec, docs):
+    tok = tokenizers[spec]
+    widths = tok.encode_widths(docs, [8, 16])
+    for bits, cut in zip((8, 16), widths, strict=True):
+        own = parse_spec(str(Spec.parse(tok.spec).with_options(v=1 << bits))).encode_detailed(docs)
+        for a, b in zip(cut, own, strict=True):
+            assert np.array_equal(a.ids, b.ids) and a.ids.dtype == b.ids.dtype
+            assert (a.coded_bits, a.padding_bits, a.windows, a.examples) == (
+                b.coded_bits,
+                b.padding_bits,
+                b.windows,
+                b.examples,
+            )
+
+
+def test_a_long_document_is_cut_per_example_at_either_size(tokenizers):
+    """AC pads each example's stream to whole tokens: the cut must follow the examples."""
+    tok = tokenizers["ac:v=256,model=uniform"]
+    doc = bytes(range(256)) * 90  # 23,040 bytes: three examples
+    eight, sixteen = tok.encode_widths([doc], [8, 16])
+    direct = parse_spec("ac:v=65536,model=uniform").encode_detailed([doc])
+    assert eight[0].examples == 3 and np.array_equal(sixteen[0].ids, direct[0].ids)
+    assert parse_spec("ac:v=65536,model=uniform").decode(sixteen[0].ids) == doc

@@ -47,7 +47,7 @@ def check_round_trip(spec: str, docs: list[bytes]) -> dict:
     "input_path",
     required=True,
     type=CORPUS,
-    help="Documents: C4 JSON lines (.json/.jsonl, optionally .gz; the `text` field) or a plain text file.",
+    help="Documents: C4 JSON lines (.json/.jsonl, optionally .gz or .zst; the `text` field) or a plain text file.",
 )
 @click.option("--tokenizer", "spec", help="A tokenizer spec (see `eqinfo encode --help`); replaces the options below.")
 @click.option(

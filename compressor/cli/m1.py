@@ -25,7 +25,7 @@ def _split(inputs: tuple[str, ...], holdout: int, limit: int | None) -> tuple[li
     multiple=True,
     required=True,
     type=CORPUS,
-    help="Training documents (C4 JSON lines, .gz or not, or plain text); repeat for several files.",
+    help="Training documents (C4 JSON lines, plain, .gz or .zst, or plain text); repeat for several files.",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint directory.")
 @click.option(

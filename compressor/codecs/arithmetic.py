@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from compressor.codecs import parts, streams
-from compressor.codecs.results import DecodeError, Encoded, Prefix
+from compressor.codecs.results import Bits, DecodeError, Encoded, Prefix
 from compressor.codecs.tokens import TokenError, bits_to_tokens, check_token_bits, tokens_to_bytes
 from compressor.models.base import ByteModel, symbols_of
 
@@ -42,17 +42,20 @@ class ArithmeticCodec:
         return bits_to_tokens(data, nbits, self.token_bits), nbits, ideal
 
     def encode_batch(self, docs: Sequence[bytes], progress: Progress | None = None) -> list[Encoded]:
+        return [bits.encoded(self.token_bits) for bits in self.encode_bits(docs, progress)]
+
+    def encode_bits(self, docs: Sequence[bytes], progress: Progress | None = None) -> list[Bits]:
+        """Each document's streams, one per example (any token size cuts each)."""
         pieces, owner = parts.split(docs, self.example_bytes)
         coded = []
         for p in pieces:
-            coded.append(self._encode_part(p))
+            coded.append(streams.encode_document(symbols_of(p), self.model))
             if progress is not None:
                 progress(len(p) + 1)
         out = []
         for a, b in itertools.pairwise(parts.bounds(owner, len(docs)).tolist()):
             mine = coded[a:b]
-            tokens = np.concatenate([c[0] for c in mine])
-            out.append(Encoded(tokens, sum(c[1] for c in mine), sum(c[2] for c in mine), 0, b - a))
+            out.append(Bits([(data, nbits) for data, nbits, _ in mine], sum(c[2] for c in mine), 0, b - a))
         return out
 
     def decode_batch(self, tokens: Sequence[np.ndarray], progress: Progress | None = None) -> list[bytes | DecodeError]:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from compressor.codecs import parts, windows
-from compressor.codecs.results import DecodeError, Encoded, Prefix
-from compressor.codecs.tokens import TokenError, bits_to_tokens, check_token_bits, tokens_to_bytes
+from compressor.codecs.results import Bits, DecodeError, Encoded, Prefix
+from compressor.codecs.tokens import TokenError, check_token_bits, tokens_to_bytes
 from compressor.models.base import EOS, ByteModel, symbols_of
 
 Progress = Callable[[int], None]
@@ -39,6 +39,10 @@ class EqualInfoCodec:
         return 1 << self.token_bits
 
     def encode_batch(self, docs: Sequence[bytes], progress: Progress | None = None) -> list[Encoded]:
+        return [bits.encoded(self.token_bits) for bits in self.encode_bits(docs, progress)]
+
+    def encode_bits(self, docs: Sequence[bytes], progress: Progress | None = None) -> list[Bits]:
+        """Each document's windows, back to back, as one bitstream (any token size cuts it)."""
         pieces, owner = parts.split(docs, self.example_bytes)
         coded = windows.encode_documents(
             [symbols_of(p) for p in pieces], self.model, self.window_bits, progress=progress
@@ -47,9 +51,8 @@ class EqualInfoCodec:
         out = []
         for a, b in itertools.pairwise(bounds.tolist()):
             values = np.concatenate([w.values for w in coded[a:b]])
-            nbits = values.shape[0] * self.window_bits
-            tokens = bits_to_tokens(values.tobytes(), nbits, self.token_bits)
-            out.append(Encoded(tokens, nbits, sum(w.ideal_bits for w in coded[a:b]), values.shape[0], b - a))
+            streams = [(values.tobytes(), values.shape[0] * self.window_bits)]
+            out.append(Bits(streams, sum(w.ideal_bits for w in coded[a:b]), values.shape[0], b - a))
         return out
 
     def decode_batch(self, tokens: Sequence[np.ndarray], progress: Progress | None = None) -> list[bytes | DecodeError]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compressor.codecs.tokens import bits_to_tokens
+
 
 class DecodeError(ValueError):
     """Tokens that do not decode to a document."""
@@ -21,6 +23,22 @@ class Encoded:
     ideal_bits: float  # sum of -log2 of the coded symbols' quantised probabilities
     windows: int  # Equal-Info windows (0 for plain AC)
     examples: int = 1  # parts coded on their own (compressor/codecs/parts.py)
+
+
+@dataclass
+class Bits:
+    """One document's coded bitstreams before they are cut into tokens: the same for every token
+    size, so one coding serves v=256 and v=65536 alike."""
+
+    streams: list[tuple[bytes, int]]  # (data, bits) of each stream in order: one per example for AC
+    ideal_bits: float
+    windows: int
+    examples: int = 1
+
+    def encoded(self, token_bits: int) -> Encoded:
+        """The document's tokens: each stream cut into `token_bits`-bit tokens, zero-padded."""
+        tokens = np.concatenate([bits_to_tokens(data, nbits, token_bits) for data, nbits in self.streams])
+        return Encoded(tokens, sum(n for _, n in self.streams), self.ideal_bits, self.windows, self.examples)
 
 
 @dataclass

@@ -1,10 +1,12 @@
-"""Reading documents: C4-style JSON lines (plain or gzipped) and plain text files, local or on GCS.
+"""Reading documents: C4-style JSON lines (plain, gzipped or zstd-compressed) and plain text files, local or on GCS.
 
 C4 lines carry the document in `text`; other fields (timestamp, url) are ignored, so both the
 original `2019-04-25T12:57:54Z` and dataframe-export `2019-04-25 12:57:54` styles read the same.
-Plain text files are one document each.  Every malformed input raises CorpusError naming the
-file and line (or, from `iter_documents`, is returned in its line's place), so nothing is
-dropped silently.
+Plain text files are one document each.  A name ending in .gz or .zst is decompressed as it is
+read (`.jsonl.zst`, as The Pile, Dolma and RedPajama ship them; `doc.txt.zst` is one compressed
+text document).  Every malformed input raises CorpusError naming the file and line (or, from
+`iter_documents`, is returned in its line's place), and a file that breaks off or is corrupt
+raises it after the lines read before the failure, so nothing is dropped silently.
 
 `gs://bucket/object` paths are read through `storage` with the same rules, so a corpus can stay
 in its bucket.
@@ -14,15 +16,20 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+import zstandard
+
 from compressor.io import storage
 
-JSON_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+JSON_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".json.zst", ".jsonl.zst")
+ZSTD_INPUT = 1 << 12  # compressed bytes decoded at a time: at most 128 MiB out (see ZstdReader), ~20 KiB for text
+ZSTD_BUFFER = 1 << 16  # decompressed bytes buffered for line iteration
 
 
 class CorpusError(ValueError):
@@ -110,17 +117,70 @@ def check_exists(path: str | Path) -> None:
         raise CorpusError(str(exc)) from None
 
 
+class ZstdReader(io.RawIOBase):
+    """A zstd file (one frame or several back to back) decompressed as it is read.  zstandard's own
+    `stream_reader` ends a file cut inside a frame early without an error, which would turn a broken
+    download into a short corpus; here each frame has its own decompressobj, whose `eof` says the frame
+    is complete, so input that ends inside a frame raises EOFError.  Corrupt data raises ZstdError (a
+    frame's checksum, which the zstd tool writes by default, catches what the format alone cannot).
+    Input goes in ZSTD_INPUT bytes at a time, so one step's output is bounded: a zstd block expands at
+    most 32,768 times (an RLE block, 4 bytes for 128 KiB)."""
+
+    def __init__(self, fh: IO[bytes]):
+        self._fh = fh
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame = None  # the decompressobj of the frame being read; None between frames
+        self._out = memoryview(b"")  # decompressed, not yet read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._out:
+            data = self._fh.read(ZSTD_INPUT)
+            if not data:
+                if self._frame is not None:
+                    raise EOFError("zstd file ends inside a frame: it is truncated")
+                return 0
+            self._out = memoryview(self._decompress(data))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            if self._frame is None:
+                self._frame = self._dctx.decompressobj()
+            out.append(self._frame.decompress(data))
+            data = b""
+            if self._frame.eof:  # the rest of `data` starts the next frame
+                data, self._frame = self._frame.unused_data, None
+        return b"".join(out)
+
+
+def decompressed(path: str, fh: IO[bytes]) -> IO[bytes]:
+    """`fh` decompressed as it is read, by the compression its name ends in (.gz, .zst; else none)."""
+    if path.endswith(".gz"):
+        return gzip.GzipFile(fileobj=fh)
+    if path.endswith(".zst"):
+        return io.BufferedReader(ZstdReader(fh), ZSTD_BUFFER)
+    return fh
+
+
 @contextlib.contextmanager
 def open_corpus(path: str | Path) -> Iterator[IO[bytes]]:
-    """A corpus file opened for reading, decompressed if it ends in .gz; local or gs://.  Errors
-    while opening or reading it (a truncated gzip, a failed request) become CorpusError."""
+    """A corpus file opened for reading, decompressed if it ends in .gz or .zst; local or gs://.
+    Errors while opening or reading it (a truncated gzip or zstd file, a failed request) become
+    CorpusError."""
     check_exists(path)
     try:
         with storage.open(str(path)) as fh:
-            yield gzip.GzipFile(fileobj=fh) if str(path).endswith(".gz") else fh
+            yield decompressed(str(path), fh)
     except storage.StorageError as exc:  # a failed read must never look like a short corpus
         raise CorpusError(str(exc)) from None
-    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:  # truncated or corrupt gzip or zstd
         raise CorpusError(f"{path}: cannot read ({exc})") from None
 
 

@@ -253,6 +253,21 @@ def local_copy(path: str) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def local_file(path: str) -> Iterator[Path]:
+    """A local path holding the file for the duration of the block: itself, or a gs:// object
+    downloaded to a temporary file that is removed afterwards (for files read once)."""
+    if not is_gcs_url(path):
+        yield Path(path)
+        return
+    tmp = staging_path(path)
+    try:
+        _call("read", path, lambda fs, p: fs.get_file(p, tmp))
+        yield Path(tmp)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def sha256(path: str) -> str:
     """Hex SHA-256 of a file's bytes, local or remote."""
     with open(path) as fh:

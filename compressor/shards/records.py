@@ -1,17 +1,19 @@
-"""The shard record, layout version 1: one M2 training sequence and what the trainer and decoder need.
+"""The shard record, layout version 2: one M2 training sequence and what the trainer and decoder need.
 
 Every ArrayRecord record of a token shard is one of these, written by `pipelines/` and read by
 `m2_train/` (and by anyone else, from this description alone).  All integers little-endian:
 
     header (40 bytes)
       0  4s  magic b"EQRC"
-      4  u16 layout version (1)
+      4  u16 layout version (2)
       6  u8  bytes per id: 1, 2 or 4 (the smallest that holds the tokenizer's vocabulary)
-      7  u8  flags: bit 0 set when the first ids continue a document begun in the previous record
+      7  u8  flags: bit 0 set when the first ids continue a document begun in the previous record;
+                    bit 1 set on the last record of its batch
       8  u32 seq_len: the training sequence length; ids past n_ids are PAD for the trainer
      12  u32 n_ids: real ids in this record, 0 < n_ids <= seq_len
      16  u32 file: index of the input file in the manifest's `files`
-     20  u64 index: this record's position among its file's records (0, 1, 2, ...)
+     20  u32 batch: the coding batch of that file the record was cut from (0, 1, 2, ...)
+     24  u32 index: this record's position among its batch's records (0, 1, 2, ...)
      28  u64 raw_bytes: UTF-8 bytes of the documents that end in this record
      36  u32 n_docs: documents that end in this record
     ids  n_ids unsigned integers of `bytes per id`
@@ -19,9 +21,12 @@ Every ArrayRecord record of a token shard is one of these, written by `pipelines
          u64 raw_bytes, u32 end (offset in ids just past the document's last id),
          u64 digest (BLAKE2b-64 of the document's bytes)
 
-A file's records, in index order, hold its documents' id streams back to back; a document
-belongs to the record its stream ends in, so the raw bytes of a split add up exactly over its
-records.  PAD is not stored: it is the tokenizer's vocabulary size, one past the largest id.
+A batch is consecutive documents of one file (a rule of the input alone: `pipelines/inputs.py`).
+Its records, in index order, hold its documents' id streams back to back and never share a
+record with another batch, so each batch decodes from its own records; a document belongs to
+the record its stream ends in, so the raw bytes of a split add up exactly over its records.
+PAD is not stored: it is the tokenizer's vocabulary size, one past the largest id.  Version 1
+numbered records per file; cutting per batch is what lets a worker pack a batch alone.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 
 MAGIC = b"EQRC"
-VERSION = 1
+VERSION = 2
 CONTINUES = 1
-HEADER = struct.Struct("<4sHBBIIIQQI")
+LAST = 2
+HEADER = struct.Struct("<4sHBBIIIIIQI")
 DOC_DTYPE = np.dtype([("line", "<u8"), ("raw_bytes", "<u8"), ("end", "<u4"), ("digest", "<u8")])
 ID_DTYPES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4")}
 
@@ -66,11 +72,13 @@ class Record:
     """One training sequence: real ids (int64), where its documents end, and where it comes from."""
 
     file: int
+    batch: int
     index: int
     seq_len: int
     ids: np.ndarray
     docs: np.ndarray  # DOC_DTYPE rows
     continues: bool = False
+    last: bool = False  # the last record of its batch
 
     @property
     def raw_bytes(self) -> int:
@@ -93,10 +101,11 @@ class Record:
             MAGIC,
             VERSION,
             id_bytes,
-            CONTINUES if self.continues else 0,
+            (CONTINUES if self.continues else 0) | (LAST if self.last else 0),
             self.seq_len,
             ids.size,
             self.file,
+            self.batch,
             self.index,
             self.raw_bytes,
             len(self.docs),
@@ -108,7 +117,9 @@ class Record:
         """Parses and checks a record; RecordError says what is wrong."""
         if len(data) < HEADER.size:
             raise RecordError(f"{len(data)} bytes is shorter than the {HEADER.size}-byte header")
-        magic, version, id_bytes, flags, seq_len, n_ids, file, index, raw_bytes, n_docs = HEADER.unpack_from(data)
+        magic, version, id_bytes, flags, seq_len, n_ids, file, batch, index, raw_bytes, n_docs = HEADER.unpack_from(
+            data
+        )
         if magic != MAGIC:
             raise RecordError(f"not an eqinfo record (magic {magic!r})")
         if version != VERSION:
@@ -124,7 +135,9 @@ class Record:
             _check(seq_len, n_ids, docs)
         except ValueError as exc:
             raise RecordError(str(exc)) from None
-        record = cls(file, index, seq_len, ids, docs, bool(flags & CONTINUES))
+        if flags & ~(CONTINUES | LAST):
+            raise RecordError(f"unknown flags {flags:#04x}")
+        record = cls(file, batch, index, seq_len, ids, docs, bool(flags & CONTINUES), bool(flags & LAST))
         if record.raw_bytes != raw_bytes:
             raise RecordError(f"header says {raw_bytes} raw bytes, its documents {record.raw_bytes}")
         return record

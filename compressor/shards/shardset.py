@@ -1,4 +1,7 @@
-"""A shard set on disk, read back: `PREFIX-00000-of-00008.array_record` files and `PREFIX.manifest.json`.
+"""A shard set on disk, read back: `PREFIX-FFFFF-PPPPP.array_record` files and `PREFIX.manifest.json`.
+
+Shard FFFFF-PPPPP holds part PPPPP of input file FFFFF (an index into the manifest's `files`):
+consecutive coding batches of that file, whole, in order, up to the run's `shard_bytes` of text.
 
 `pipelines/` writes shard sets; `m2_train/` and the decoders read them through this module,
 which needs neither Beam nor the trainer.  Remote (gs://) shards are staged to local disk, since
@@ -23,12 +26,21 @@ class ManifestError(ValueError):
     """A prefix without a readable manifest of this format."""
 
 
-def shard_path(prefix: str, index: int, count: int) -> str:
-    return f"{prefix}-{index:05d}-of-{count:05d}{SUFFIX}"
+def shard_path(prefix: str, file: int, part: int) -> str:
+    return f"{prefix}-{file:05d}-{part:05d}{SUFFIX}"
+
+
+def shard_pattern(prefix: str) -> str:
+    """A glob that matches the prefix's shard names and no other shard set's."""
+    return f"{prefix}-[0-9][0-9][0-9][0-9][0-9]-[0-9][0-9][0-9][0-9][0-9]{SUFFIX}"
 
 
 def manifest_path(prefix: str) -> str:
     return f"{prefix}.manifest.json"
+
+
+def verify_path(prefix: str) -> str:
+    return f"{prefix}.verify.json"
 
 
 def rejected_path(prefix: str) -> str:
@@ -56,12 +68,21 @@ def local_shards(manifest: dict) -> list[str]:
     return [str(storage.local_copy(s["path"])) for s in manifest["shards"] if s["records"]]
 
 
-def read_shard(path: str) -> Iterator[bytes]:
-    """Every record of one shard, in order (a gs:// shard is staged locally first)."""
-    reader = ArrayRecordReader(str(storage.local_copy(path)))
+READ_CHUNK = 1024  # records read at once: what a reader holds, whatever the shard's size
+
+
+def read_shard(path: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+    """The records of one shard in order, from `start` to `stop` (default: all); a gs:// shard
+    is staged locally first."""
+    yield from read_array_records(storage.local_copy(path), start, stop)
+
+
+def read_array_records(path, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+    """Records of a local ArrayRecord file, READ_CHUNK at a time."""
+    reader = ArrayRecordReader(str(path))
     try:
-        n = reader.num_records()
-        for start in range(0, n, 1024):
-            yield from reader.read(list(range(start, min(n, start + 1024))))
+        n = reader.num_records() if stop is None else min(stop, reader.num_records())
+        for first in range(start, n, READ_CHUNK):
+            yield from reader.read(list(range(first, min(n, first + READ_CHUNK))))
     finally:
         reader.close()

@@ -10,10 +10,17 @@ import numpy as np
 
 from compressor.codecs.arithmetic import ArithmeticCodec
 from compressor.codecs.equal_info import EqualInfoCodec
-from compressor.codecs.results import DecodeError, Prefix
+from compressor.codecs.results import DecodeError, Encoded, Prefix
+from compressor.codecs.tokens import check_token_bits
 from compressor.models.base import ByteModel
 from compressor.tokenizers.base import EncodedDoc, Text, Tokenizer, TokenizerDecodeError, as_bytes
 from compressor.tokenizers.spec import Spec
+
+
+def _detailed(e: Encoded, token_bits: int) -> EncodedDoc:
+    return EncodedDoc(
+        e.tokens, e.coded_bits, e.ideal_bits, e.windows, e.tokens.size * token_bits - e.coded_bits, e.examples
+    )
 
 
 class _Coded(Tokenizer):
@@ -24,11 +31,15 @@ class _Coded(Tokenizer):
         self.codec, self.model, self.vocab_size = codec, codec.model, codec.vocab_size
 
     def encode_detailed(self, texts: Sequence[Text]) -> list[EncodedDoc]:
-        bits = self.codec.token_bits
-        return [
-            EncodedDoc(e.tokens, e.coded_bits, e.ideal_bits, e.windows, e.tokens.size * bits - e.coded_bits, e.examples)
-            for e in self.codec.encode_batch([as_bytes(t) for t in texts])
-        ]
+        return self.encode_widths(texts, [self.codec.token_bits])[0]
+
+    def encode_widths(self, texts: Sequence[Text], token_bits: Sequence[int]) -> list[list[EncodedDoc]]:
+        """The documents coded once, cut into tokens of each size: what the same spec at each
+        vocabulary (v = 2**bits) gives, for the cost of one coding."""
+        for bits in token_bits:
+            check_token_bits(bits)
+        coded = self.codec.encode_bits([as_bytes(t) for t in texts])
+        return [[_detailed(c.encoded(bits), bits) for c in coded] for bits in token_bits]
 
     def encode_batch(self, texts: Sequence[Text]) -> list[np.ndarray]:
         return [d.ids for d in self.encode_detailed(texts)]

@@ -91,6 +91,10 @@ class Spec:
     def get(self, key: str) -> str | None:
         return dict(self.options).get(key)
 
+    def with_options(self, **changes: object) -> Spec:
+        """This spec with some options set to other values (checked as any spec)."""
+        return Spec.of(self.method, {**dict(self.options), **changes}, str(self))
+
 
 def _check_value(method: str, key: str, value: str, where: str) -> str:
     if not value or "," in value or "=" in value:

@@ -62,10 +62,12 @@ coder = Extension(
         "compressor/coder/csrc/py_quantize.c",
         "compressor/coder/csrc/py_range.c",
         "compressor/coder/csrc/py_windows.c",
+        "compressor/coder/csrc/py_m1.c",
         # the core (plain C; fuzz/fuzz_coder.c drives it without Python)
         "compressor/coder/csrc/range_coder.c",
         "compressor/coder/csrc/quantize.c",
         "compressor/coder/csrc/equal_info.c",
+        "compressor/coder/csrc/m1_step.c",
     ],
     depends=[
         "compressor/coder/csrc/py_buffers.h",
@@ -73,6 +75,7 @@ coder = Extension(
         "compressor/coder/csrc/range_coder.h",
         "compressor/coder/csrc/quantize.h",
         "compressor/coder/csrc/equal_info.h",
+        "compressor/coder/csrc/m1_step.h",
         "compressor/coder/csrc/status.h",
     ],
     extra_compile_args=CFLAGS,

@@ -88,9 +88,10 @@ def test_codec_check_reports_bad_input_clearly(tmp_path):
 
 
 def test_bench_coder_small():
-    proc = eqinfo("bench", "coder", "--symbols", "20000", "--reference-symbols", "500")
+    proc = eqinfo("bench", "coder", "--symbols", "20000", "--reference-symbols", "500", "--rounds", "3")
     assert proc.returncode == 0, proc.stderr
     r = last_json(proc.stdout)
+    assert r["rounds"] == 3 and r["e2e_encode_vs_constriction"] > 0 and "medians of 3" in proc.stdout
     for key in (
         "int_round_trip",
         "e2e_round_trip",

@@ -9,6 +9,7 @@ ideal code length are checked alongside, so a fast but wrong coder cannot pass.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
@@ -20,7 +21,7 @@ ALPHABET = 256
 LOGIT_SCALE = 3.0  # softmax(3 * N(0, 1)) over 256 symbols: ~3.7 bits of entropy, top symbol ~37%
 REPEATS = 3
 CHUNK = 65_536
-TARGETS = {"e2e_vs_constriction": 1.0, "int_encode_msym_s": 20, "int_decode_msym_s": 8, "vs_reference": 100}
+TARGETS = {"e2e_vs_constriction": 1.5, "int_encode_msym_s": 20, "int_decode_msym_s": 8, "vs_reference": 100}
 
 
 def make_data(symbols: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,23 +75,6 @@ def time_coding(table: np.ndarray, symbols: np.ndarray, precision: int, source: 
     }
 
 
-def bench_ours(cdfs: np.ndarray, probs: np.ndarray, symbols: np.ndarray, precision: int) -> dict:
-    """Our C coder from integer CDFs and end to end from float32 probabilities."""
-    ints = time_coding(cdfs, symbols, precision, "cdfs")
-    floats = time_coding(probs, symbols, precision, "probs")
-    return {
-        "int_encode_sym_s": ints["encode_sym_s"],
-        "int_decode_sym_s": ints["decode_sym_s"],
-        "int_bits": ints["stream"][1],
-        "int_round_trip": ints["round_trip"],
-        "e2e_encode_sym_s": floats["encode_sym_s"],
-        "e2e_decode_sym_s": floats["decode_sym_s"],
-        "e2e_bits": floats["stream"][1],
-        "e2e_round_trip": floats["round_trip"],
-        "e2e_stream_equals_int": floats["stream"] == ints["stream"],
-    }
-
-
 def bench_constriction(probs: np.ndarray, symbols: np.ndarray) -> dict:
     """constriction's queue RangeEncoder/RangeDecoder with a batched Categorical(perfect=False)."""
     import constriction
@@ -105,10 +89,41 @@ def bench_constriction(probs: np.ndarray, symbols: np.ndarray) -> dict:
     t_enc, compressed = best_time(encode)
     t_dec, decoded = best_time(lambda: constriction.stream.queue.RangeDecoder(compressed).decode(family, probs))
     return {
-        "constriction_encode_sym_s": len(symbols) / t_enc,
-        "constriction_decode_sym_s": len(symbols) / t_dec,
-        "constriction_bits": len(compressed) * 32,
-        "constriction_round_trip": bool(np.array_equal(decoded, symbols)),
+        "encode_sym_s": len(symbols) / t_enc,
+        "decode_sym_s": len(symbols) / t_dec,
+        "bits": len(compressed) * 32,
+        "round_trip": bool(np.array_equal(decoded, symbols)),
+    }
+
+
+def e2e_rounds(probs: np.ndarray, symbols: np.ndarray, precision: int, rounds: int) -> dict:
+    """Our coder from float32 probabilities and constriction, in alternation `rounds` times (each
+    a best of REPEATS), so that the machine's drift falls on both alike: median rates, and the
+    median of the per-round ratios."""
+    ours, theirs = [], []
+    for _ in range(rounds):
+        ours.append(time_coding(probs, symbols, precision, "probs"))
+        theirs.append(bench_constriction(probs, symbols))
+
+    def median(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    return {
+        "e2e_encode_sym_s": median(ours, "encode_sym_s"),
+        "e2e_decode_sym_s": median(ours, "decode_sym_s"),
+        "e2e_bits": ours[0]["stream"][1],
+        "e2e_round_trip": all(r["round_trip"] for r in ours),
+        "e2e_stream": ours[0]["stream"],
+        "constriction_encode_sym_s": median(theirs, "encode_sym_s"),
+        "constriction_decode_sym_s": median(theirs, "decode_sym_s"),
+        "constriction_bits": theirs[0]["bits"],
+        "constriction_round_trip": all(r["round_trip"] for r in theirs),
+        "e2e_encode_vs_constriction": statistics.median(
+            o["encode_sym_s"] / t["encode_sym_s"] for o, t in zip(ours, theirs, strict=True)
+        ),
+        "e2e_decode_vs_constriction": statistics.median(
+            o["decode_sym_s"] / t["decode_sym_s"] for o, t in zip(ours, theirs, strict=True)
+        ),
     }
 
 
@@ -151,7 +166,9 @@ def bench_reference(cdfs: np.ndarray, symbols: np.ndarray, precision: int) -> di
     }
 
 
-def run(symbols: int = 1_000_000, reference_symbols: int = 20_000, seed: int = 0, precision: int = 14) -> dict:
+def run(
+    symbols: int = 1_000_000, reference_symbols: int = 20_000, seed: int = 0, precision: int = 14, rounds: int = 5
+) -> dict:
     """Runs every benchmark on one data set and returns a flat dict of figures, checks and targets."""
     probs, drawn = make_data(symbols, seed)
     cdfs = coder.quantize(probs, precision)
@@ -159,13 +176,21 @@ def run(symbols: int = 1_000_000, reference_symbols: int = 20_000, seed: int = 0
     freq = (cdfs[rows, drawn + 1] - cdfs[rows, drawn]).astype(np.float64)
     ideal_bits = float(np.sum(precision - np.log2(freq)))
 
-    res = {**bench_ours(cdfs, probs, drawn, precision), **bench_constriction(probs, drawn)}
+    ints = time_coding(cdfs, drawn, precision, "cdfs")
+    res = {
+        "int_encode_sym_s": ints["encode_sym_s"],
+        "int_decode_sym_s": ints["decode_sym_s"],
+        "int_bits": ints["stream"][1],
+        "int_round_trip": ints["round_trip"],
+        **e2e_rounds(probs, drawn, precision, rounds),
+    }
+    res["e2e_stream_equals_int"] = res.pop("e2e_stream") == ints["stream"]
     ref_n = min(reference_symbols, symbols)
     res.update(bench_reference(cdfs[:ref_n], drawn[:ref_n], precision))
     coded = res["int_bits"]
     ratios = {
-        "e2e_encode_vs_constriction": res["e2e_encode_sym_s"] / res["constriction_encode_sym_s"],
-        "e2e_decode_vs_constriction": res["e2e_decode_sym_s"] / res["constriction_decode_sym_s"],
+        "e2e_encode_vs_constriction": res.pop("e2e_encode_vs_constriction"),
+        "e2e_decode_vs_constriction": res.pop("e2e_decode_vs_constriction"),
         "int_encode_vs_reference": res["subset_int_encode_sym_s"] / res["reference_encode_sym_s"],
         "int_decode_vs_reference": res["subset_int_decode_sym_s"] / res["reference_decode_sym_s"],
         "int_encode_vs_reference_lists": res["subset_int_encode_sym_s"] / res["reference_lists_encode_sym_s"],
@@ -182,6 +207,7 @@ def run(symbols: int = 1_000_000, reference_symbols: int = 20_000, seed: int = 0
             "reference_symbols": ref_n,
             "precision": precision,
             "seed": seed,
+            "rounds": rounds,
             "ideal_bits": round(ideal_bits, 1),
             "overhead_bits": round(coded - ideal_bits, 1),
             "overhead_percent": round(100 * (coded - ideal_bits) / ideal_bits, 5),
@@ -223,7 +249,10 @@ def format_table(result: dict) -> str:
         ("  ours, int CDFs, same subset", r["subset_int_encode_msym_s"], r["subset_int_decode_msym_s"], None),
     ]
     lines = [
-        f"{r['symbols']:,} symbols, 256-way, precision {r['precision']}, seed {r['seed']}, best of {REPEATS}",
+        (
+            f"{r['symbols']:,} symbols, 256-way, precision {r['precision']}, seed {r['seed']}, best of {REPEATS}; "
+            f"float32 paths: medians of {r['rounds']} alternating rounds"
+        ),
         f"{'path':<34}{'encode Msym/s':>15}{'decode Msym/s':>15}{'bits':>14}",
     ]
     for name, enc, dec, bits in rows:
@@ -233,7 +262,7 @@ def format_table(result: dict) -> str:
     lines += [
         "",
         (
-            f"e2e vs constriction: encode {r['e2e_encode_vs_constriction']:.2f}x, decode "
+            f"e2e vs constriction (median of per-round ratios): encode {r['e2e_encode_vs_constriction']:.2f}x, decode "
             f"{r['e2e_decode_vs_constriction']:.2f}x "
             f"(target >= {t['e2e_vs_constriction']}x: {ok['e2e_vs_constriction']})"
         ),

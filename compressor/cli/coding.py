@@ -134,11 +134,18 @@ def codec_check(input_path, spec, model_name, m1_path, fit_path, method, window_
     help="Symbols given to the (slow) pure-Python reference coder.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def bench_coder(symbols, reference_symbols, seed):
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Alternating rounds of ours and constriction from float32; the figures are their medians.",
+)
+def bench_coder(symbols, reference_symbols, seed, rounds):
     """Coder throughput: C from integer CDFs and from float32, constriction 0.5.0, Python reference."""
     from compressor.bench import coder as bc
 
-    result = bc.run(symbols=symbols, reference_symbols=reference_symbols, seed=seed)
+    result = bc.run(symbols=symbols, reference_symbols=reference_symbols, seed=seed, rounds=rounds)
     click.echo(bc.format_table(result))
     click.echo(json.dumps(result))
 

@@ -1,6 +1,7 @@
 /* The _coder module: its functions, types and constant, with multi-phase initialisation.  The
- * bindings live in py_*.c, the coding itself in the plain C core (range_coder.c, quantize.c,
- * equal_info.c), which the fuzz harness in fuzz/ drives without Python. */
+ * bindings live in py_*.c, the work itself in the plain C core (range_coder.c, quantize.c,
+ * equal_info.c, and M1's exact step in m1_step.c), which the fuzz harness in fuzz/ drives
+ * without Python. */
 #include "py_coder.h"
 
 #include "equal_info.h"
@@ -12,6 +13,17 @@ static PyMethodDef module_methods[] = {
     {"encode_windows", (PyCFunction)(void (*)(void))py_encode_windows, METH_VARARGS | METH_KEYWORDS,
      "encode_windows(table, rows, symbols, lengths, consumed, values, bits, precision, terminal=-1,\n"
      "greedy=False): encode one Equal-Info window per batch row, symbol j coded with table[rows[i, j]]; consumed[i] = symbols in the window, 0 if it could go on."},
+    {"m1_layernorm", py_m1_layernorm, METH_VARARGS,
+     "m1_layernorm(r, g, h, eps, out): M1's integer LayerNorm, int32 residual rows -> int8."},
+    {"m1_requant", py_m1_requant, METH_VARARGS,
+     "m1_requant(acc, bias, m, lo, hi, out): int32 accumulators -> int8 clamp(round((acc + bias) * m), lo, hi)."},
+    {"m1_residual", py_m1_residual, METH_VARARGS,
+     "m1_residual(r, acc, bias, m): adds a block's requantised output to the int32 residual rows."},
+    {"m1_attend", py_m1_attend, METH_VARARGS,
+     "m1_attend(qkv, slot, pos, k, v, score, slopes, v_to_att, lut, out): stores each row's key and value in\n"
+     "the cache at (slot, pos), then attends to positions 0..pos of its slot."},
+    {"m1_cdfs", py_m1_cdfs, METH_VARARGS,
+     "m1_cdfs(acc, bias, m, lut, precision, out): the head's accumulators -> int32 CDFs (rows, n+1)."},
     {NULL}};
 
 /* PyModule_AddType takes its own reference and readies the type, so a failure leaks nothing:
@@ -29,7 +41,7 @@ static PyModuleDef_Slot coder_slots[] = {{Py_mod_exec, coder_exec}, {0, NULL}};
 static struct PyModuleDef coder_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_coder",
-    .m_doc = "Exact arithmetic coding and Equal-Info windows in C.",
+    .m_doc = "Exact arithmetic coding, Equal-Info windows and M1's exact integer step in C.",
     .m_size = 0, /* no per-module state: the types are static and hold no module references */
     .m_methods = module_methods,
     .m_slots = coder_slots,

@@ -12,7 +12,14 @@ typedef struct {
     int held;
 } buf_t;
 
-typedef enum { BUF_INT32 = 'i', BUF_FLOAT32 = 'f', BUF_UINT8 = 'B' } buf_kind;
+typedef enum {
+    BUF_INT32 = 'i',
+    BUF_FLOAT32 = 'f',
+    BUF_UINT8 = 'B',
+    BUF_INT8 = 'b',
+    BUF_INT64 = 'q',
+    BUF_FLOAT64 = 'd'
+} buf_kind;
 
 typedef struct {
     const char *name; /* as the error messages name the argument */

@@ -25,4 +25,11 @@ extern PyTypeObject WindowEncoderType;
 extern PyTypeObject WindowDecoderType;
 PyObject *py_encode_windows(PyObject *self, PyObject *args, PyObject *kw);
 
+/* py_m1.c */
+PyObject *py_m1_layernorm(PyObject *self, PyObject *args);
+PyObject *py_m1_requant(PyObject *self, PyObject *args);
+PyObject *py_m1_residual(PyObject *self, PyObject *args);
+PyObject *py_m1_attend(PyObject *self, PyObject *args);
+PyObject *py_m1_cdfs(PyObject *self, PyObject *args);
+
 #endif

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from compressor.models.base import symbols_of
+from compressor.models.m1.kernels import CpuStep
 from compressor.models.m1.model import BOS, M1, alibi_bias, alibi_slopes
 
 LUT_STEP = 32  # exp table entries per nat
@@ -132,7 +133,10 @@ class KVCache:
 
 
 class IntegerM1:
-    """The integer twin of a float M1, built by `calibrate` or loaded from its tensors."""
+    """The integer twin of a float M1, built by `calibrate` or loaded from its tensors.
+
+    On the CPU, `cdfs` and `extend` run the C kernels of `kernels.py` (`fused=False` keeps the
+    torch path, which every device runs and which defines the arithmetic)."""
 
     def __init__(
         self,
@@ -141,6 +145,7 @@ class IntegerM1:
         n_head: int,
         precision: int = 14,
         device: str | torch.device = "cpu",
+        fused: bool | None = None,
     ):
         self.device = torch.device(device)
         self.t = {k: v.to(self.device) for k, v in tensors.items()}
@@ -150,6 +155,10 @@ class IntegerM1:
         # scale is one correctly rounded float32 operation, as deterministic as float64 and half
         # the memory traffic.
         self.f32 = {k: v.float() for k, v in self.t.items() if k.endswith((".b", ".m", ".score", ".v_to_att"))}
+        if fused and self.device.type != "cpu":
+            raise ValueError(f"M1's fused kernels run on the CPU, not {self.device}")
+        fused = self.device.type == "cpu" if fused is None else fused
+        self.fused = CpuStep(self.t, n_layer, n_head, self.lut, precision) if fused else None
 
     # -- construction ---------------------------------------------------------------------
 
@@ -264,7 +273,14 @@ class IntegerM1:
 
     def cdfs(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [B, T] -> int32 CDFs [B, T, 258] of total 2^precision, every symbol >= 1 (on the CPU)."""
-        return self._cdfs_of(self.step_logits(tokens)).cpu()
+        if self.fused is None:
+            return self._cdfs_of(self.step_logits(tokens)).cpu()
+        b, t = tokens.shape
+        d = self.t["0.proj.w"].shape[0]
+        k, v = (np.zeros((b, self.n_head, t, d // self.n_head), dtype=np.int8) for _ in "kv")
+        slot, pos = np.repeat(np.arange(b), t), np.tile(np.arange(t), b)
+        cdfs = self.fused.cdfs(tokens.numpy().reshape(-1), slot, pos, [k] * self.n_layer, [v] * self.n_layer)
+        return torch.from_numpy(cdfs.reshape(b, t, -1))
 
     def _cdfs_of(self, logits: torch.Tensor) -> torch.Tensor:
         steps = (logits.amax(-1, keepdim=True) - logits).clamp(max=self.lut.numel() - 1).to(torch.int64)
@@ -295,6 +311,11 @@ class IntegerM1:
         pos_np = cache.length[slots]
         span = int(pos_np.max()) + 1
         cache.reserve(0, span)
+        if self.fused is not None:
+            k, v = [c.numpy() for c in cache.k], [c.numpy() for c in cache.v]
+            cdfs = self.fused.cdfs(tokens.astype(np.int64), slots.astype(np.int64), pos_np, k, v)
+            cache.length[slots] += 1
+            return torch.from_numpy(cdfs)
         idx = torch.from_numpy(slots.astype(np.int64)).to(self.device)
         rows = slice(int(slots[0]), int(slots[0]) + slots.size) if (np.diff(slots) == 1).all() else idx
         pos = torch.from_numpy(pos_np).to(self.device)
@@ -321,10 +342,10 @@ class IntegerM1:
         save_file({k: v.cpu().contiguous() for k, v in self.t.items()}, str(path), metadata=meta)
 
     @classmethod
-    def load(cls, path: Path, device: str | torch.device = "cpu") -> IntegerM1:
+    def load(cls, path: Path, device: str | torch.device = "cpu", fused: bool | None = None) -> IntegerM1:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata()
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-        return cls(tensors, int(meta["n_layer"]), int(meta["n_head"]), int(meta["precision"]), device)
+        return cls(tensors, int(meta["n_layer"]), int(meta["n_head"]), int(meta["precision"]), device, fused)

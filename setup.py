@@ -19,6 +19,7 @@ INSTALL_REQUIRES = [
     "array-record==0.8.6",  # not [beam]: that extra pulls TensorFlow
     "grain==0.2.18",  # reads ArrayRecord shards with checkpointable iterators (no jax or TensorFlow)
     "matplotlib==3.11.2",  # loss curves and the bits/byte-against-FLOPs plot, as PNG
+    "rapidfuzz==3.14.6",  # Levenshtein distances over id sequences (the token-stability analysis)
 ]
 DATAFLOW = ["apache-beam[gcp]==2.77.0"]  # the Dataflow runner and its Google Cloud clients (~120 packages)
 

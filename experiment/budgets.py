@@ -33,6 +33,7 @@ class Budget:
     spm_vocab: int = 32000  # an upper bound: a small text supports fewer pieces
     generate_ids: int = 48
     workers: int = 2  # Beam DirectRunner worker processes and torchrun processes
+    seeds: int = 1  # M2s per method: the same ids, another initialisation and data order each
 
     def steps(self) -> int:
         return max(1, -(-self.m2_ids // (self.batch * self.seq_len)))

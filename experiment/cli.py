@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from compressor.cli.common import CORPUS
 from experiment.budgets import BUDGETS
 
 
-def run(input_path: str | None, out: Path, budget_name: str, m1: str | None) -> dict:
+def run(input_path: str | None, out: Path, budget_name: str, m1: str | None, seeds: int | None = None) -> dict:
     from compressor.io.corpus import write_documents
     from compressor.io.demo_text import default_documents
     from experiment import report
@@ -22,7 +23,7 @@ def run(input_path: str | None, out: Path, budget_name: str, m1: str | None) -> 
     from pipelines.cli import configure_logging
 
     configure_logging(quiet=True)
-    budget = BUDGETS[budget_name]
+    budget = BUDGETS[budget_name] if seeds is None else dataclasses.replace(BUDGETS[budget_name], seeds=seeds)
     out.mkdir(parents=True, exist_ok=True)
     if input_path is None:  # the C4 sample where it is, else text every Python carries
         docs, source = default_documents(10**6)
@@ -48,6 +49,7 @@ def run(input_path: str | None, out: Path, budget_name: str, m1: str | None) -> 
         {
             "method": r["method"],
             **{k: r["eval"][k] for k in ("bits_per_byte", "uniform_bits_per_byte", "bytes_per_token")},
+            "seeds_bits_per_byte": [s["eval"]["bits_per_byte"] for s in r["seeds"]],
         }
         for r in rows
     ]
@@ -64,14 +66,20 @@ def run(input_path: str | None, out: Path, budget_name: str, m1: str | None) -> 
 @click.option("--out", default="runs/exp", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--budget", "budget_name", type=click.Choice(list(BUDGETS)), default="demo", show_default=True)
 @click.option("--m1", type=click.Path(exists=True, file_okay=False), help="Use this M1; skip training one.")
-def experiment(input_path, out, budget_name, m1):
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    help="M2s per method (another initialisation and data order each, the same ids): the report gives mean "
+    "and spread and decides each finding by its rule [default: the budget's].",
+)
+def experiment(input_path, out, budget_name, m1, seeds):
     """Reproduce the paper's learnability findings end to end: M1, SentencePiece, the Beam pipeline
     for every method, one M2 per method (FSDP2, torchrun), bits/byte on held-out text, report.
 
     An interrupted experiment resumes: stages whose inputs have not changed are not run again.
     Writes OUT/report.md with its plots, and prints the table.
     """
-    click.echo(json.dumps(run(input_path, out, budget_name, m1)))
+    click.echo(json.dumps(run(input_path, out, budget_name, m1, seeds)))
 
 
 @click.command("demo")

@@ -3,7 +3,7 @@ compress (Beam), train M2 (torchrun, FSDP2), evaluate, generate; then the report
 
 from __future__ import annotations
 
-import re
+import statistics
 import subprocess
 import sys
 import time
@@ -14,21 +14,15 @@ from pathlib import Path
 import torch
 
 from compressor.io.corpus import file_version, read_documents, write_documents
+from compressor.tokenizers.paper import method_label, method_slug
 from compressor.tokenizers.spec import Spec
 from experiment.budgets import Budget
 from experiment.stages import Stages, fingerprint
+from m2_train.evaluate import window_ids
 
 PROMPT = "The best way to"
 STEPS_PER_MINUTE = {"paper": 90, "tiny": 3000}  # M1 steps a minute on 2 cores
 BITSTREAM_METHODS = ("ac", "static_ac", "equal_info_ac")  # their token sizes cut the same bits
-LABELS = {
-    "bytes": "Bytes",
-    "sentencepiece": "SentencePiece",
-    "gzip": "GZip",
-    "static_ac": "StaticAC",
-    "ac": "AC",
-    "equal_info_ac": "EqualInfoAC",
-}
 
 
 @dataclass(frozen=True)
@@ -37,13 +31,11 @@ class Method:
 
     @property
     def label(self) -> str:
-        spec = Spec.parse(re.sub(r"\{\w+\}", "x", self.template))
-        keys = [f"{k}={'65k' if v == '65536' else v}" for k, v in spec.options if k in ("b", "v")]
-        return LABELS[spec.method] + (f"[{', '.join(keys)}]" if keys else "")
+        return method_label(self.template)
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
+        return method_slug(self.template)
 
 
 def same_bits(a: str, b: str) -> bool:
@@ -67,6 +59,17 @@ def train_m1(
     train(docs, held_out[:8], out, SIZES[size], config, resume=True, log=lambda line: log(f"    {line}"))
     path = calibrate(out, docs[:64])
     log(f"    wrote {path} (calibrated on {min(64, len(docs))} documents)")
+
+
+def mean_eval(evals: list[dict]) -> dict:
+    """One method's evaluation over its seeds: the mean bits/byte, and the figures every seed
+    shares (the ids, the bytes, the uniform baseline)."""
+    mean = statistics.fmean(e["bits_per_byte"] for e in evals)
+    out = {**evals[0], "bits_per_byte": mean, "bits_per_token": mean * evals[0]["bytes_per_token"]}
+    if "position_accuracy" in out:
+        columns = zip(*(e["position_accuracy"] for e in evals), strict=True)
+        out["position_accuracy"] = [statistics.fmean(col) for col in columns]
+    return out
 
 
 class Experiment:
@@ -181,10 +184,12 @@ class Experiment:
         )
         return done[method.slug]
 
-    def train_m2(self, method: Method, train: dict, held: dict, key: str) -> dict:
+    def train_m2(self, method: Method, spec: str, train: dict, held: dict, key: str, seed: int) -> dict:
+        """One M2 on the method's ids; `seed` sets its initial weights and its data order."""
         b = self.budget
-        run_dir = self.out / "m2" / method.slug
+        run_dir = self.out / "m2" / method.slug / f"seed-{seed}"
         steps = b.steps()
+        evals = 20 if window_ids(spec) > 1 else 4  # several ids a window: accuracy by position over training
 
         def work() -> dict:
             command = [sys.executable, "-m", "compressor.cli", "train-m2", "--shards", train["prefix"]]
@@ -198,8 +203,10 @@ class Experiment:
                 "2e-3",
                 "--warmup",
                 str(max(1, steps // 10)),
+                "--seed",
+                str(seed),
             ]
-            command += ["--log-every", str(max(1, steps // 10)), "--eval-every", str(max(1, steps // 4))]
+            command += ["--log-every", str(max(1, steps // 10)), "--eval-every", str(max(1, steps // evals))]
             command += ["--save-every", str(steps), "--nproc-per-node", str(b.workers)]
             started = time.perf_counter()
             with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
@@ -212,10 +219,11 @@ class Experiment:
                 raise RuntimeError(f"train-m2 for {method.label} failed:\n{''.join(lines[-30:])}")
             return {"run": str(run_dir), "steps": steps, "seconds": round(time.perf_counter() - started, 1)}
 
-        self.log(f"  M2 ({b.m2_size}) on {method.label}: {steps} steps of {b.batch} x {b.seq_len} ids")
-        return self.stages.run(f"m2/{method.slug}", fingerprint(key, b.m2_size, b.m2_ids, b.batch, b.workers), work)
+        self.log(f"  M2 ({b.m2_size}) on {method.label}, seed {seed}: {steps} steps of {b.batch} x {b.seq_len} ids")
+        done = fingerprint(key, b.m2_size, b.m2_ids, b.batch, b.workers, evals, seed)
+        return self.stages.run(f"m2/{method.slug}/seed-{seed}", done, work)
 
-    def evaluate(self, method: Method, m2: dict, held: dict, key: str) -> dict:
+    def evaluate(self, method: Method, m2: dict, held: dict, key: str, seed: int) -> dict:
         def work() -> dict:
             from m2_train.checkpoint import load_exported
             from m2_train.data import open_split
@@ -227,7 +235,7 @@ class Experiment:
             cfg = M2Config(**config["model"])
             return evaluate(model, cfg, open_split(held["prefix"]), World(0, 1, 0, torch.device("cpu")), 16)
 
-        return self.stages.run(f"eval/{method.slug}", key, work)
+        return self.stages.run(f"eval/{method.slug}/seed-{seed}", fingerprint(key, seed), work)
 
     def generate(self, method: Method, spec: str, m2: dict, key: str) -> dict:
         def work() -> dict:
@@ -248,6 +256,23 @@ class Experiment:
             }
 
         return self.stages.run(f"generate/{method.slug}", fingerprint(key, PROMPT), work)
+
+    def stability(self, specs: dict[str, str], key: str) -> list[dict]:
+        """The paper's token-stability figures for every method: words from the training text,
+        the reuse documents from the held-out text (then the training text, where it is short)."""
+        from compressor.analysis import stability as st
+
+        def work() -> dict:
+            train = list(read_documents(self.out / "data" / "train.jsonl"))
+            held = list(read_documents(self.out / "data" / "held-out.jsonl"))
+            listed = st.frequent_words(train)
+            words = st.draw_words(listed, min(st.WORDS, len(listed)))
+            docs = st.reuse_documents([*held, *train])
+            self.log(f"token stability: {len(words)} words + a fixed sentence, {len(docs)} reuse documents")
+            rows = st.analyze(list(specs.items()), words, docs, self.out / "stability")
+            return {"rows": rows}
+
+        return self.stages.run("stability", fingerprint(key, specs, st.SENTENCE, st.WORDS, st.SEED), work)["rows"]
 
     # -- all of it ----------------------------------------------------------------------------
 
@@ -272,21 +297,27 @@ class Experiment:
             self.log(f"{method.label}: {spec}")
             train = self.compress(method, spec, "train", key, family)
             held = self.compress(method, spec, "held-out", key, family)
-            m2 = self.train_m2(method, train, held, fingerprint(key, spec))
-            done = fingerprint(key, spec, m2["steps"], b.m2_size, b.m2_ids)
-            result = self.evaluate(method, m2, held, done)
-            sample = self.generate(method, spec, m2, done)
+            seeds = []
+            for seed in range(b.seeds):  # the same ids, another initialisation and data order
+                m2 = self.train_m2(method, spec, train, held, fingerprint(key, spec), seed)
+                done = fingerprint(key, spec, m2["steps"], b.m2_size, b.m2_ids)
+                seeds.append({"seed": seed, "m2": m2, "eval": self.evaluate(method, m2, held, done, seed)})
+            sample = self.generate(method, spec, seeds[0]["m2"], done)
             rows.append(
                 {
                     "method": method.label,
                     "spec": spec,
                     "train": train,
                     "held_out": held,
-                    "m2": m2,
-                    "eval": result,
+                    "m2": seeds[0]["m2"],
+                    "eval": mean_eval([s["eval"] for s in seeds]),
+                    "seeds": seeds,
                     "sample": sample,
                     "split": split,
                 }
             )
+        stable = self.stability(specs, fingerprint(split["key"], m1["key"], spm["key"]))
+        for row, figures in zip(rows, stable, strict=True):
+            row["stability"] = figures
         self.log(f"all stages done in {time.perf_counter() - started:.0f} s")
         return rows

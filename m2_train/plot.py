@@ -37,3 +37,40 @@ def plot_runs(runs: Sequence[str], output: str, labels: Sequence[str] | None = N
     fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     storage.publish(tmp, output)
+
+
+def position_evals(run: str) -> list[dict]:
+    """The evaluations of a run that record accuracy by window position (step, accuracies)."""
+    return [r for r in read_metrics(run) if "eval_position_accuracy" in r]
+
+
+def trivial_accuracy(evals: list[dict], steps: int) -> list[float]:
+    """Per position, the best accuracy of the evaluations in the first tenth of training (the
+    first evaluation where none falls there): what the paper calls trivial accuracy."""
+    early = [r for r in evals if r["step"] <= steps / 10] or evals[:1]
+    return [max(col) for col in zip(*(r["eval_position_accuracy"] for r in early), strict=True)]
+
+
+def plot_positions(runs: Sequence[str], output: str, labels: Sequence[str], steps: int) -> None:
+    """Next-id accuracy by position in the window over training, one panel per run; dotted:
+    each position's trivial accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.6), squeeze=False)
+    for ax, run, label in zip(axes[0], runs, labels, strict=True):
+        evals = position_evals(run)
+        trivial = trivial_accuracy(evals, steps)
+        for k, base in enumerate(trivial):
+            accuracy = [r["eval_position_accuracy"][k] for r in evals]
+            line = ax.plot([r["step"] for r in evals], accuracy, label=f"{k + 1}")[0]
+            ax.axhline(base, color=line.get_color(), ls=":", lw=1)
+        ax.set(xlabel="step", ylabel="held-out next-id accuracy", title=label)
+        ax.legend(title="position", fontsize=6, ncol=2)
+    fig.tight_layout()
+    tmp = storage.staging_path(output)
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    storage.publish(tmp, output)

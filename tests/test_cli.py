@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from compressor.analysis.stability import SENTENCE
+
 
 def eqinfo(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -142,3 +144,30 @@ def test_help_explains_commands():
         assert cmd in proc.stdout
     proc = eqinfo("codec-check", "--help")
     assert "--window-bits" in proc.stdout and "StaticAC" in proc.stdout
+
+
+def test_analyze_stability_end_to_end(tmp_path, c4_sample):
+    out = tmp_path / "stab"
+    specs = ["bytes", "equal_info_ac:b=16,v=65536,model=order2,fit={fit}", "sentencepiece:model={spm}"]
+    args = ["analyze", "stability", "--input", str(c4_sample), "--fit-docs", "300", "--words", "40", "--out", str(out)]
+    for spec in specs:
+        args += ["--tokenizer", spec]
+    proc = eqinfo(*args)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "stability.json").read_text())
+    assert len(result["words"]) == 40 and result["sentence"] == SENTENCE
+    rows = {r["method"]: r for r in result["methods"]}
+    assert list(rows) == ["Bytes", "EqualInfoAC[b=16, v=65k]", "SentencePiece"]
+    for r in rows.values():
+        assert r["pairs"] == 40 * 39 // 2 == sum(r["histogram"].values())
+        assert (out / r["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert r["reuse_documents"] == 20 and 0 <= r["reused_share"] <= 1
+    # the prefix is all that differs: Bytes moves by at most the longer word
+    assert max(map(int, rows["Bytes"]["histogram"])) <= max(map(len, result["words"]))
+    assert "EqualInfoAC[b=16, v=65k]" in proc.stdout
+
+
+def test_analyze_stability_with_too_few_documents_is_a_usage_error(tmp_path, c4_sample):
+    proc = eqinfo("analyze", "stability", "--input", str(c4_sample), "--fit-docs", "895", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "hold 4 of at least 1024 bytes; the reuse figure takes 20" in proc.stderr

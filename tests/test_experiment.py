@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from compressor.io.demo_text import C4_SAMPLE, default_documents
 from compressor.shards.shardset import read_manifest
 from experiment.budgets import BUDGETS
 from experiment.run import Method
+from m2_train.plot import read_metrics
 from pipelines.decode import decode_shards
 
 
@@ -41,7 +43,7 @@ def short_c4(tmp_path_factory, c4_sample) -> Path:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, short_c4):
     out = tmp_path_factory.mktemp("exp")
-    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out)
+    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out, "--seeds", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc
 
@@ -59,8 +61,32 @@ def test_report_holds_every_method_and_the_findings(tiny_run):
     assert "(2) M2 over EqualInfoAC[b=16] beats its uniform baseline**:" in report
     for png in ("bits_per_byte_vs_flops.png", "loss_curves.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert "## Token stability (the paper's protocol)" in report
+    for template in BUDGETS["tiny"].methods:
+        assert (out / "stability" / f"stability-{Method(template).slug}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## Accuracy by position in the window" in report and "- **EqualInfoAC[b=16, v=256]** (" in report
+    assert (out / "position_accuracy.png").read_bytes()[:4] == b"\x89PNG"
     bytes_row = next(m for m in summary["methods"] if m["method"] == "Bytes")
     assert bytes_row["uniform_bits_per_byte"] == pytest.approx(8.0) and bytes_row["bytes_per_token"] == 1.0
+    for m in summary["methods"]:  # two M2s each: other weights and data order, so other figures
+        seeds = m["seeds_bits_per_byte"]
+        assert len(seeds) == 2 and seeds[0] != seeds[1] and m["bits_per_byte"] == pytest.approx(sum(seeds) / 2)
+    assert "2 seed(s) per method" in report and "mean - 2 SE > 0" in report
+    verdicts = re.findall(r"^- \*\*\(\d\w?\) [^*]+\*\*: ([a-z ]+)\.", report, re.M)
+    assert len(verdicts) == 3 and set(verdicts) <= {"reproduced", "not reproduced", "undecided at this scale"}
+
+
+def test_accuracy_by_window_position_is_recorded_at_every_evaluation(tiny_run):
+    out, _ = tiny_run
+    for template in BUDGETS["tiny"].methods:
+        rows = read_metrics(str(out / "m2" / Method(template).slug / "seed-0"))
+        evals = [r for r in rows if "eval_bits_per_byte" in r]
+        positions = [r["eval_position_accuracy"] for r in evals if "eval_position_accuracy" in r]
+        if template.startswith("equal_info_ac:b=16,v=256"):  # two 8-bit ids a 16-bit window
+            assert len(positions) == len(evals) > 4
+            assert all(len(p) == 2 and all(0 <= a <= 1 for a in p) for p in positions)
+        else:
+            assert not positions
 
 
 def test_every_methods_shards_decode_back_to_the_held_out_text(tiny_run, tmp_path):
@@ -89,10 +115,10 @@ def test_one_spec_at_two_vocabularies_is_coded_once_and_cut_for_each(tiny_run):
 
 def test_a_second_run_keeps_every_stage(tiny_run, short_c4):
     out, _ = tiny_run
-    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out)
+    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out, "--seeds", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     kept = proc.stdout.count("done before, kept")
-    assert kept == 2 + 5 * len(BUDGETS["tiny"].methods)  # split, M1; compress x2, M2, eval, sample per method
+    assert kept == 3 + 7 * len(BUDGETS["tiny"].methods)  # split, M1, stability; compress x2, M2 and eval x2, sample
 
 
 def test_the_default_text_is_there_without_shared_data(tmp_path, monkeypatch):

@@ -24,8 +24,8 @@ from compressor.tokenizers import parse_spec
 from m2_train.checkpoint import CONFIG_FILE, MODEL_FILE, load_exported, write_config
 from m2_train.data import open_split
 from m2_train.distributed import World
-from m2_train.evaluate import evaluate
-from m2_train.model import M2, config_for
+from m2_train.evaluate import evaluate, position_hits, window_ids
+from m2_train.model import IGNORE, M2, config_for
 from pipelines.compress import run
 from pipelines.config import Config
 from pipelines.manifest import build, write
@@ -155,6 +155,35 @@ def test_bits_per_byte_on_hand_made_shards_is_the_hand_computed_value(tmp_path):
     assert result["ids"] == 15 and result["raw_bytes"] == 15  # the PAD of record 1 is no target
     assert result["bits_per_byte"] == pytest.approx(15 * math.log2(257) / 15, rel=1e-6)  # float32 log-softmax
     assert result["uniform_bits_per_byte"] == pytest.approx(8.0)
+
+
+def test_accuracy_by_window_position_on_a_hand_made_batch_is_the_hand_count():
+    # two records, 2 ids a window: offsets 0, 2, 4 are a window's first id, 1, 3 its second
+    targets = torch.tensor([[3, 1, 2, 0, IGNORE], [0, 0, 1, IGNORE, IGNORE]])
+    guesses = torch.tensor([[3, 0, 2, 2, 1], [0, 0, 3, 0, 0]])
+    logits = torch.nn.functional.one_hot(guesses, 4).float()
+    hits, seen = position_hits(logits, targets, 2)
+    # first ids (offsets 0, 2): 3=3, 2=2, 0=0 right, 1 vs 3 wrong; second ids (offsets 1, 3): 1 vs 0
+    # and 0 vs 2 wrong, 0=0 right; offset 4 of row 0 and offsets 3, 4 of row 1 are PAD
+    assert hits.tolist() == [3.0, 1.0] and seen.tolist() == [4.0, 3.0]
+    hits3, seen3 = position_hits(logits, targets, 3)  # offsets 0, 3 | 1, 4 | 2
+    assert hits3.tolist() == [2.0, 1.0, 1.0] and seen3.tolist() == [3.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "ids"),
+    [
+        ("equal_info_ac:b=64,v=256,m1=/m1", 8),
+        ("equal_info_ac:b=128,v=65536,m1=/m1", 8),
+        ("equal_info_ac:b=16,v=256,m1=/m1", 2),
+        ("equal_info_ac:b=16,v=65536,m1=/m1", 1),
+        ("equal_info_ac:b=24,v=65536,m1=/m1", 1),  # 1.5 ids a window: no position to tell apart
+        ("ac:v=256,m1=/m1", 1),
+        ("bytes", 1),
+    ],
+)
+def test_ids_per_window(spec, ids):
+    assert window_ids(spec) == ids
 
 
 def test_generation_decodes_bytes_and_reports_where_a_sample_stops(trained, tmp_path):

@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 
 import click
 
-from compressor.cli import coding, m1, tokenize
+from compressor.cli import analyze, coding, m1, tokenize
 
 
 class PluginGroup(click.Group):
@@ -66,6 +66,7 @@ def bench() -> None:
 
 
 main.add_command(coding.codec_check)
+main.add_command(analyze.analyze)
 bench.add_command(coding.bench_coder)
 bench.add_command(coding.bench_windows)
 for _command in (m1.train_m1, m1.eval_m1, m1.calibrate_m1, tokenize.encode, tokenize.decode, tokenize.train_spm):

@@ -8,6 +8,7 @@ that text.  The experiment and the benches fill them.
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,6 +28,28 @@ PAPER_METHODS = (
     "ac:v=65536,{model}",
     *(f"equal_info_ac:b={b},v={v},{{model}}" for v in (256, 65536) for b in (16, 32, 64, 128)),
 )
+
+
+LABELS = {
+    "bytes": "Bytes",
+    "sentencepiece": "SentencePiece",
+    "gzip": "GZip",
+    "static_ac": "StaticAC",
+    "ac": "AC",
+    "equal_info_ac": "EqualInfoAC",
+}
+
+
+def method_label(template: str) -> str:
+    """The paper's name for a spec or template, e.g. EqualInfoAC[b=16, v=65k]."""
+    spec = Spec.parse(re.sub(r"\{\w+\}", "x", template))
+    keys = [f"{k}={'65k' if v == '65536' else v}" for k, v in spec.options if k in ("b", "v")]
+    return LABELS[spec.method] + (f"[{', '.join(keys)}]" if keys else "")
+
+
+def method_slug(template: str) -> str:
+    """The label as a file name, e.g. equalinfoac-b-16-v-65k."""
+    return re.sub(r"[^a-z0-9]+", "-", method_label(template).lower()).strip("-")
 
 
 def with_model(templates: Sequence[str], model: str) -> tuple[str, ...]:

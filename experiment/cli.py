@@ -13,17 +13,23 @@ from compressor.cli.common import CORPUS
 from experiment.budgets import BUDGETS
 
 
-def run(input_path: str | None, out: Path, budget_name: str, m1: str | None, seeds: int | None = None) -> dict:
+def run(
+    input_path: str | None,
+    out: Path,
+    budget_name: str,
+    m1: str | None,
+    seeds: int | None = None,
+    m2_sizes: tuple[str, ...] | None = None,
+) -> dict:
     from compressor.io.corpus import write_documents
     from compressor.io.demo_text import default_documents
     from experiment import report
     from experiment.run import Experiment
-    from m2_train.checkpoint import read_config
-    from m2_train.model import M2Config
     from pipelines.cli import configure_logging
 
     configure_logging(quiet=True)
-    budget = BUDGETS[budget_name] if seeds is None else dataclasses.replace(BUDGETS[budget_name], seeds=seeds)
+    changes = {k: v for k, v in (("seeds", seeds), ("m2_sizes", m2_sizes)) if v}
+    budget = dataclasses.replace(BUDGETS[budget_name], **changes)
     out.mkdir(parents=True, exist_ok=True)
     if input_path is None:  # the C4 sample where it is, else text every Python carries
         docs, source = default_documents(10**6)
@@ -34,7 +40,6 @@ def run(input_path: str | None, out: Path, budget_name: str, m1: str | None, see
     started = time.perf_counter()
     rows = Experiment(input_path, out, budget, m1, click.echo).run()
     wall = time.perf_counter() - started
-    m2 = M2Config(**read_config(rows[0]["m2"]["run"])["model"])
     split = rows[0]["split"]
     info = {
         "input": input_path,
@@ -42,7 +47,7 @@ def run(input_path: str | None, out: Path, budget_name: str, m1: str | None, see
         "m1": m1 or f"`{budget.m1_size}` trained {budget.m1_minutes} min here",
         "wall": f"{wall / 60:.1f} min (stages kept from an earlier run take no time)",
     }
-    table = report.write(out, rows, budget.to_dict(), info, m2)
+    table = report.write(out, rows, budget.to_dict(), info)
     click.echo(f"\n{table}\n\nreport: {out / 'report.md'}")
     summary = {"report": str(out / "report.md"), "budget": budget_name, "wall_seconds": round(wall, 1)}
     summary["methods"] = [
@@ -50,10 +55,30 @@ def run(input_path: str | None, out: Path, budget_name: str, m1: str | None, see
             "method": r["method"],
             **{k: r["eval"][k] for k in ("bits_per_byte", "uniform_bits_per_byte", "bytes_per_token")},
             "seeds_bits_per_byte": [s["eval"]["bits_per_byte"] for s in r["seeds"]],
+            "sizes": {z["size"]: z["eval"]["bits_per_byte"] for z in r["sizes"]},
         }
         for r in rows
     ]
     return summary
+
+
+class SizeList(click.ParamType):
+    """Comma-separated M2 sizes of m2_train.model.SIZES, smallest first."""
+
+    name = "SIZE,SIZE,..."
+
+    def convert(self, value, param, ctx):
+        from m2_train.model import SIZES, M2Config
+
+        sizes = tuple(v.strip() for v in str(value).split(",") if v.strip())
+        unknown = [v for v in sizes if v not in SIZES]
+        if unknown or not sizes:
+            what = f"unknown M2 size(s) {', '.join(unknown)}" if unknown else f"no M2 size in {value!r}"
+            self.fail(f"{what}; choose from {', '.join(SIZES)}", param, ctx)
+        params = [M2Config(vocab_size=2, **SIZES[v]).parameters_without_embeddings() for v in sizes]
+        if len(set(sizes)) < len(sizes) or params != sorted(params):
+            self.fail(f"{value}: give each size once, smallest first", param, ctx)
+        return sizes
 
 
 @click.command("experiment")
@@ -72,14 +97,20 @@ def run(input_path: str | None, out: Path, budget_name: str, m1: str | None, see
     help="M2s per method (another initialisation and data order each, the same ids): the report gives mean "
     "and spread and decides each finding by its rule [default: the budget's].",
 )
-def experiment(input_path, out, budget_name, m1, seeds):
+@click.option(
+    "--m2-sizes",
+    type=SizeList(),
+    help="M2 sizes, comma-separated, smallest first (e.g. tiny,400k,1.6m): every method at each, the same ids; "
+    "the findings are decided at the last [default: the budget's].",
+)
+def experiment(input_path, out, budget_name, m1, seeds, m2_sizes):
     """Reproduce the paper's learnability findings end to end: M1, SentencePiece, the Beam pipeline
     for every method, one M2 per method (FSDP2, torchrun), bits/byte on held-out text, report.
 
     An interrupted experiment resumes: stages whose inputs have not changed are not run again.
     Writes OUT/report.md with its plots, and prints the table.
     """
-    click.echo(json.dumps(run(input_path, out, budget_name, m1, seeds)))
+    click.echo(json.dumps(run(input_path, out, budget_name, m1, seeds, m2_sizes)))
 
 
 @click.command("demo")

@@ -12,7 +12,7 @@ import itertools
 from pathlib import Path
 
 from experiment.stats import RULE, Estimate, combine, estimate
-from m2_train.model import M2Config
+from m2_train.model import SIZES, M2Config
 from m2_train.plot import plot_positions, plot_runs, position_evals, trivial_accuracy
 
 
@@ -26,11 +26,16 @@ def bits(row: dict) -> list[float]:
     return [s["eval"]["bits_per_byte"] for s in row["seeds"]]
 
 
-def table_rows(rows: list[dict], m2: M2Config | None, m2_ids: int) -> list[dict]:
+def training_flops_per_byte(row: dict) -> float:
+    """M2's training FLOPs per byte of its training text: 3x the forward pass's per id."""
+    e = row["eval"]
+    return 3 * e["inference_flops_per_byte"] * e["bytes_per_token"] / row["train"]["bytes_per_token"]
+
+
+def table_rows(rows: list[dict], m2_ids: int) -> list[dict]:
     out = []
     for r in rows:
         e = r["eval"]
-        train_bpt = r["train"]["bytes_per_token"]
         out.append(
             {
                 "method": r["method"],
@@ -38,7 +43,7 @@ def table_rows(rows: list[dict], m2: M2Config | None, m2_ids: int) -> list[dict]
                 "bits_per_byte": estimate(bits(r)),
                 "uniform_bits_per_byte": e["uniform_bits_per_byte"],
                 "gain": estimate(gains(r)),
-                "training_flops_per_byte": (m2.flops_per_token(training=True) / train_bpt) if m2 else None,
+                "training_flops_per_byte": training_flops_per_byte(r),
                 "inference_flops_per_byte": e["inference_flops_per_byte"],
                 "training_ids": m2_ids,
                 "passes": m2_ids / r["train"]["tokens"],
@@ -96,6 +101,87 @@ def findings(rows: list[dict]) -> list[tuple[str, str, str]]:
     return out
 
 
+def parameters(size: str) -> int:
+    """An M2 size's parameters without embeddings, as the paper quotes sizes."""
+    return M2Config(vocab_size=2, **SIZES[size]).parameters_without_embeddings()
+
+
+def size_gains(row: dict, size: dict) -> list[float]:
+    uniform = row["eval"]["uniform_bits_per_byte"]
+    return [(uniform - s["eval"]["bits_per_byte"]) / uniform for s in size["seeds"]]
+
+
+def ladder_findings(rows: list[dict]) -> list[tuple[str, str, str]]:
+    """The paper's headline, where M2 was trained at several sizes: EqualInfoAC[b=16]'s gain grows
+    from the smallest M2 to the largest (paired by seed), while AC's stays at uniform at the largest."""
+    by = {r["method"]: r for r in rows if len(r.get("sizes", ())) > 1}
+    eq16 = [m for m in by if m.startswith("EqualInfoAC[b=16")]
+    ac = [m for m in by if m.startswith("AC[")]
+    if not eq16 or not ac:
+        return []
+    claims, figures = [], []
+    for m in eq16:
+        first, last = by[m]["sizes"][0], by[m]["sizes"][-1]
+        growth = estimate([b - a for a, b in zip(size_gains(by[m], first), size_gains(by[m], last), strict=True)])
+        claims.append(growth.above_zero())
+        figures.append(f"{m}: gain {first['size']} -> {last['size']} grows by {growth.show('{:+.2%}')}")
+    for m in ac:
+        last = by[m]["sizes"][-1]
+        at_last = estimate(size_gains(by[m], last))
+        claims.append(at_last.below_or_zero())
+        figures.append(f"{m}: gain at {last['size']} {at_last.show('{:+.2%}')}")
+    name = "(5) EqualInfoAC[b=16]'s gain grows with M2's size while AC's stays at uniform"
+    return [(name, combine(claims), "; ".join(figures))]
+
+
+def ladder_section(out: Path, rows: list[dict]) -> list[str]:
+    """Bits/byte per method at every M2 size, and the plots against size and inference FLOPs."""
+    ladder = [r for r in rows if len(r.get("sizes", ())) > 1]
+    if not ladder:
+        return []
+    plot_ladder(out / "ladder.png", ladder)
+    sizes = [z["size"] for z in ladder[0]["sizes"]]
+    head = "| method | " + " | ".join(f"{z} ({parameters(z) / 1e6:.2f}m)" for z in sizes) + " |"
+    lines = [head, "|" + " --- |" * (len(sizes) + 1)]
+    for r in ladder:
+        cells = []
+        for z in r["sizes"]:
+            b, g = estimate([s["eval"]["bits_per_byte"] for s in z["seeds"]]), estimate(size_gains(r, z))
+            cells.append(f"{spread(b, '{:.3f}')} ({spread(g, '{:+.1%}')})")
+        lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
+    return [
+        "## M2's size (the paper's Table 15 and Figure 3)",
+        "",
+        "Held-out bits/byte (gain over uniform) of every method at each M2 size, parameters without embeddings in "
+        "brackets, mean ± sd over the seeds; every size trains on the same ids.  Plot: `ladder.png` (bits/byte "
+        "against M2's parameters and against its inference FLOPs per byte).",
+        "",
+        *lines,
+        "",
+    ]
+
+
+def plot_ladder(path: Path, ladder: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (by_size, by_flops) = plt.subplots(1, 2, figsize=(11, 4))
+    for r in ladder:
+        x = [parameters(z["size"]) for z in r["sizes"]]
+        flops = [z["eval"]["inference_flops_per_byte"] for z in r["sizes"]]
+        y = [z["eval"]["bits_per_byte"] for z in r["sizes"]]
+        line = by_size.plot(x, y, "o-", label=r["method"])[0]
+        by_flops.plot(flops, y, "o-", color=line.get_color())
+    by_size.set(xscale="log", xlabel="M2 parameters (without embeddings)", ylabel="held-out bits per byte")
+    by_flops.set(xscale="log", xlabel="M2 inference FLOPs per byte", ylabel="held-out bits per byte")
+    by_size.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 COLUMNS = (
     "method | bytes/id | M2 bits/byte | uniform | gain | training FLOPs/byte | inference FLOPs/byte | ids | passes"
 )
@@ -110,7 +196,7 @@ def markdown_table(table: list[dict]) -> str:
             spread(t["bits_per_byte"], "{:.3f}"),
             f"{t['uniform_bits_per_byte']:.3f}",
             spread(t["gain"], "{:+.1%}"),
-            f"{t['training_flops_per_byte'] or 0:,.0f}",
+            f"{t['training_flops_per_byte']:,.0f}",
             f"{t['inference_flops_per_byte']:,.0f}",
             f"{t['training_ids']:,}",
             f"{t['passes']:.2f}",
@@ -186,18 +272,18 @@ def position_section(out: Path, rows: list[dict], steps: int) -> list[str]:
     ]
 
 
-def write(out: Path, rows: list[dict], budget: dict, info: dict, m2: M2Config | None) -> str:
-    """Writes report.md and the two plots beside it; returns the table and verdicts as text."""
-    table = table_rows(rows, m2, budget["m2_ids"])
+def write(out: Path, rows: list[dict], budget: dict, info: dict) -> str:
+    """Writes report.md and its plots beside it; returns the table and verdicts as text."""
+    table = table_rows(rows, budget["m2_ids"])
     plot_flops(out / "bits_per_byte_vs_flops.png", table)
     if rows:
         plot_runs([r["m2"]["run"] for r in rows], str(out / "loss_curves.png"), [r["method"] for r in rows])
     markdown = markdown_table(table)
-    found = findings(rows)
+    found = findings(rows) + ladder_findings(rows)
     setup = (
         f"Budget `{budget['name']}` on `{info['input']}`: {info['train_docs']} training documents "
         f"({info['train_bytes']:,} bytes) and {info['held_out_docs']} held-out ones "
-        f"({info['held_out_bytes']:,} bytes); M1 {info['m1']}; M2 `{budget['m2_size']}` trained on "
+        f"({info['held_out_bytes']:,} bytes); M1 {info['m1']}; M2 `{budget['m2_sizes'][-1]}` trained on "
         f"{budget['m2_ids']:,} ids per method ({budget['batch']} x {budget['seq_len']} per step, "
         f"{budget['workers']} FSDP2 processes), {budget['seeds']} seed(s) per method (another initialisation and data "
         f"order each).  Wall time {info['wall']}."
@@ -221,6 +307,7 @@ def write(out: Path, rows: list[dict], budget: dict, info: dict, m2: M2Config | 
         "",
         *[f"- **{name}**: {verdict}. {figures}." for name, verdict, figures in found],
         "",
+        *ladder_section(out, rows),
         *stability_section(rows),
         *position_section(out, rows, rows[0]["m2"]["steps"] if rows else 0),
         "## Generations",

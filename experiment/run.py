@@ -184,16 +184,17 @@ class Experiment:
         )
         return done[method.slug]
 
-    def train_m2(self, method: Method, spec: str, train: dict, held: dict, key: str, seed: int) -> dict:
-        """One M2 on the method's ids; `seed` sets its initial weights and its data order."""
+    def train_m2(self, method: Method, spec: str, train: dict, held: dict, key: str, size: str, seed: int) -> dict:
+        """One M2 of `size` on the method's ids; `seed` sets its initial weights and its data order."""
         b = self.budget
-        run_dir = self.out / "m2" / method.slug / f"seed-{seed}"
+        name = f"{method.slug}/{size}/seed-{seed}"
+        run_dir = self.out / "m2" / name
         steps = b.steps()
         evals = 20 if window_ids(spec) > 1 else 4  # several ids a window: accuracy by position over training
 
         def work() -> dict:
             command = [sys.executable, "-m", "compressor.cli", "train-m2", "--shards", train["prefix"]]
-            command += ["--eval-shards", held["prefix"], "--out", str(run_dir), "--model", b.m2_size]
+            command += ["--eval-shards", held["prefix"], "--out", str(run_dir), "--model", size]
             command += [
                 "--steps",
                 str(steps),
@@ -219,11 +220,11 @@ class Experiment:
                 raise RuntimeError(f"train-m2 for {method.label} failed:\n{''.join(lines[-30:])}")
             return {"run": str(run_dir), "steps": steps, "seconds": round(time.perf_counter() - started, 1)}
 
-        self.log(f"  M2 ({b.m2_size}) on {method.label}, seed {seed}: {steps} steps of {b.batch} x {b.seq_len} ids")
-        done = fingerprint(key, b.m2_size, b.m2_ids, b.batch, b.workers, evals, seed)
-        return self.stages.run(f"m2/{method.slug}/seed-{seed}", done, work)
+        self.log(f"  M2 ({size}) on {method.label}, seed {seed}: {steps} steps of {b.batch} x {b.seq_len} ids")
+        done = fingerprint(key, size, b.m2_ids, b.batch, b.workers, evals, seed)
+        return self.stages.run(f"m2/{name}", done, work)
 
-    def evaluate(self, method: Method, m2: dict, held: dict, key: str, seed: int) -> dict:
+    def evaluate(self, method: Method, m2: dict, held: dict, key: str, size: str, seed: int) -> dict:
         def work() -> dict:
             from m2_train.checkpoint import load_exported
             from m2_train.data import open_split
@@ -235,7 +236,17 @@ class Experiment:
             cfg = M2Config(**config["model"])
             return evaluate(model, cfg, open_split(held["prefix"]), World(0, 1, 0, torch.device("cpu")), 16)
 
-        return self.stages.run(f"eval/{method.slug}/seed-{seed}", fingerprint(key, seed), work)
+        return self.stages.run(f"eval/{method.slug}/{size}/seed-{seed}", fingerprint(key, size, seed), work)
+
+    def train_size(self, method: Method, spec: str, train: dict, held: dict, key: str, size: str) -> dict:
+        """Every seed's M2 of one size on the method's ids (the same ids at every size and seed:
+        another initialisation and data order each), evaluated."""
+        b, seeds = self.budget, []
+        for seed in range(b.seeds):
+            m2 = self.train_m2(method, spec, train, held, fingerprint(key, spec), size, seed)
+            done = fingerprint(key, spec, m2["steps"], size, b.m2_ids)
+            seeds.append({"seed": seed, "m2": m2, "eval": self.evaluate(method, m2, held, done, size, seed)})
+        return {"size": size, "seeds": seeds, "eval": mean_eval([s["eval"] for s in seeds]), "key": done}
 
     def generate(self, method: Method, spec: str, m2: dict, key: str) -> dict:
         def work() -> dict:
@@ -297,21 +308,19 @@ class Experiment:
             self.log(f"{method.label}: {spec}")
             train = self.compress(method, spec, "train", key, family)
             held = self.compress(method, spec, "held-out", key, family)
-            seeds = []
-            for seed in range(b.seeds):  # the same ids, another initialisation and data order
-                m2 = self.train_m2(method, spec, train, held, fingerprint(key, spec), seed)
-                done = fingerprint(key, spec, m2["steps"], b.m2_size, b.m2_ids)
-                seeds.append({"seed": seed, "m2": m2, "eval": self.evaluate(method, m2, held, done, seed)})
-            sample = self.generate(method, spec, seeds[0]["m2"], done)
+            sizes = [self.train_size(method, spec, train, held, key, size) for size in b.m2_sizes]
+            main = sizes[-1]  # the findings are decided at the largest M2, and it generates
+            sample = self.generate(method, spec, main["seeds"][0]["m2"], main["key"])
             rows.append(
                 {
                     "method": method.label,
                     "spec": spec,
                     "train": train,
                     "held_out": held,
-                    "m2": seeds[0]["m2"],
-                    "eval": mean_eval([s["eval"] for s in seeds]),
-                    "seeds": seeds,
+                    "m2": main["seeds"][0]["m2"],
+                    "eval": main["eval"],
+                    "seeds": main["seeds"],
+                    "sizes": sizes,
                     "sample": sample,
                     "split": split,
                 }

@@ -52,9 +52,11 @@ class M2Config:
 
 
 # Named shapes.  The paper's sizes count parameters without embeddings (12 L d^2); these shapes
-# land on them.  `small` and `tiny` are for CPU runs and tests.
+# land on them.  `tiny`, `400k`, `1.6m` and `small` are for CPU runs and tests.
 SIZES = {
     "tiny": dict(n_layer=2, d_model=64, n_head=4),
+    "400k": dict(n_layer=4, d_model=96, n_head=4),  # with tiny and 1.6m: a CPU ladder, ~4x apart
+    "1.6m": dict(n_layer=4, d_model=192, n_head=4),
     "small": dict(n_layer=4, d_model=256, n_head=4),
     "25m": dict(n_layer=8, d_model=512, n_head=8),
     "113m": dict(n_layer=16, d_model=768, n_head=12),

@@ -40,10 +40,13 @@ def short_c4(tmp_path_factory, c4_sample) -> Path:
     return path
 
 
+LADDER = ("--seeds", "2", "--m2-sizes", "tiny,400k")  # the test budget with 2 seeds and 2 sizes
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, short_c4):
     out = tmp_path_factory.mktemp("exp")
-    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out, "--seeds", "2")
+    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out, *LADDER)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc
 
@@ -73,13 +76,19 @@ def test_report_holds_every_method_and_the_findings(tiny_run):
         assert len(seeds) == 2 and seeds[0] != seeds[1] and m["bits_per_byte"] == pytest.approx(sum(seeds) / 2)
     assert "2 seed(s) per method" in report and "mean - 2 SE > 0" in report
     verdicts = re.findall(r"^- \*\*\(\d\w?\) [^*]+\*\*: ([a-z ]+)\.", report, re.M)
-    assert len(verdicts) == 3 and set(verdicts) <= {"reproduced", "not reproduced", "undecided at this scale"}
+    assert len(verdicts) == 4 and set(verdicts) <= {"reproduced", "not reproduced", "undecided at this scale"}
+    assert "(5) EqualInfoAC[b=16]'s gain grows with M2's size while AC's stays at uniform**:" in report
+    assert "| method | tiny (0.10m) | 400k (0.45m) |" in report
+    assert (out / "ladder.png").read_bytes()[:4] == b"\x89PNG"
+    for m in summary["methods"]:  # the same ids at both sizes, another model
+        assert list(m["sizes"]) == ["tiny", "400k"] and m["sizes"]["400k"] == m["bits_per_byte"]
+        assert m["sizes"]["tiny"] != m["sizes"]["400k"]
 
 
 def test_accuracy_by_window_position_is_recorded_at_every_evaluation(tiny_run):
     out, _ = tiny_run
     for template in BUDGETS["tiny"].methods:
-        rows = read_metrics(str(out / "m2" / Method(template).slug / "seed-0"))
+        rows = read_metrics(str(out / "m2" / Method(template).slug / "400k" / "seed-1"))
         evals = [r for r in rows if "eval_bits_per_byte" in r]
         positions = [r["eval_position_accuracy"] for r in evals if "eval_position_accuracy" in r]
         if template.startswith("equal_info_ac:b=16,v=256"):  # two 8-bit ids a 16-bit window
@@ -115,10 +124,20 @@ def test_one_spec_at_two_vocabularies_is_coded_once_and_cut_for_each(tiny_run):
 
 def test_a_second_run_keeps_every_stage(tiny_run, short_c4):
     out, _ = tiny_run
-    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out, "--seeds", "2")
+    proc = eqinfo("experiment", "--budget", "tiny", "--input", short_c4, "--out", out, *LADDER)
     assert proc.returncode == 0, proc.stderr[-3000:]
     kept = proc.stdout.count("done before, kept")
-    assert kept == 3 + 7 * len(BUDGETS["tiny"].methods)  # split, M1, stability; compress x2, M2 and eval x2, sample
+    # split, M1, stability; per method: compress x2, M2 and its evaluation for 2 sizes x 2 seeds, a sample
+    assert kept == 3 + 11 * len(BUDGETS["tiny"].methods)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [("tiny,huge", "unknown M2 size(s) huge"), ("400k,tiny", "smallest first"), ("tiny,tiny", "each size once")],
+)
+def test_bad_m2_sizes_are_usage_errors(tmp_path, sizes, message):
+    proc = eqinfo("experiment", "--budget", "tiny", "--out", tmp_path, "--m2-sizes", sizes)
+    assert proc.returncode == 2 and message in proc.stderr
 
 
 def test_the_default_text_is_there_without_shared_data(tmp_path, monkeypatch):

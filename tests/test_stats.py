@@ -64,3 +64,26 @@ def test_findings_on_hand_made_rows():
     figures = dict((name[:3], f) for name, _, f in findings(rows))
     assert "4.030 bits/byte (uniform 4.000), gain -0.75% ± 0.50% (2 SE, 2 seeds)" in figures["(1)"]
     assert "paired difference +0.1850 ± 0.4300 (2 SE, 2 seeds) bits/byte" in figures["(3)"]
+
+
+def ladder_row(method: str, uniform: float, sizes: dict[str, list[float]]) -> dict:
+    per_size = [{"size": z, **row(method, uniform, seeds)} for z, seeds in sizes.items()]
+    return {**per_size[-1], "sizes": per_size}
+
+
+def test_the_ladder_finding_on_hand_made_rows():
+    rows = [
+        ladder_row("AC[v=65k]", 4.0, {"tiny": [4.0, 4.01], "400k": [4.02, 4.04]}),  # -0.75% ± 0.5% at 400k
+        ladder_row("EqualInfoAC[b=16, v=65k]", 4.0, {"tiny": [3.9, 3.92], "400k": [3.6, 3.64]}),  # +7.25% ± 0.5%
+    ]
+    from experiment.report import ladder_findings
+
+    [(name, verdict, figures)] = ladder_findings(rows)
+    assert name.startswith("(5)") and verdict == REPRODUCED
+    assert "EqualInfoAC[b=16, v=65k]: gain tiny -> 400k grows by +7.25% ± 0.50% (2 SE, 2 seeds)" in figures
+    rows[1]["sizes"][-1]["seeds"][1]["eval"]["bits_per_byte"] = 3.95  # growth +7.5%, -0.75%: undecided
+    assert ladder_findings(rows)[0][1] == UNDECIDED
+    rows[0]["sizes"][-1]["seeds"][0]["eval"]["bits_per_byte"] = 3.8  # AC learns: gains +5%, +5.25%
+    rows[0]["sizes"][-1]["seeds"][1]["eval"]["bits_per_byte"] = 3.79
+    assert ladder_findings(rows)[0][1] == NOT_REPRODUCED
+    assert ladder_findings([{**r, "sizes": r["sizes"][-1:]} for r in rows]) == []  # one size: no ladder

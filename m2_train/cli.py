@@ -46,6 +46,13 @@ def _without_option(argv: list[str], name: str) -> list[str]:
     show_default=True,
     help="Sequences per step, all ranks.",
 )
+@click.option(
+    "--grad-accum",
+    type=click.IntRange(min=1),
+    default=TrainConfig.grad_accum,
+    show_default=True,
+    help="Micro-batches per step: each rank runs batch / (ranks x N) sequences at a time, the same global batch.",
+)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr, show_default=True)
 @click.option("--warmup", type=click.IntRange(min=0), default=TrainConfig.warmup, show_default=True)
 @click.option("--min-lr-ratio", type=click.FloatRange(0, 1), default=TrainConfig.min_lr_ratio, show_default=True)
@@ -67,7 +74,8 @@ def _without_option(argv: list[str], name: str) -> list[str]:
 def train_m2(nproc_per_node, compile_, **options):
     """Train M2 on token shards with FSDP2; evaluate in bits per raw byte; resume exactly.
 
-    Writes config.json, metrics.jsonl (step, loss, bits/byte, tokens/s, lr; evaluations),
+    Writes config.json, metrics.jsonl (step, loss, bits/byte, tokens/s, MFU, gradient norm, peak
+    memory, lr; evaluations),
     checkpoints/ (torch.distributed.checkpoint) and, at the end, model.safetensors.
     """
     if nproc_per_node and not _under_torchrun():

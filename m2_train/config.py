@@ -14,6 +14,7 @@ class TrainConfig:
     model: str = "25m"
     steps: int = 1000
     batch: int = 128  # sequences per step, over all processes
+    grad_accum: int = 1  # micro-batches per step: a rank runs batch / (processes x grad_accum) at once
     lr: float = 1e-3
     warmup: int = 100
     min_lr_ratio: float = 0.1

@@ -13,6 +13,7 @@ are what they would have been, so every later loss equals the uninterrupted run'
 from __future__ import annotations
 
 import math
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -22,6 +23,7 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
 from compressor.io import storage
+from compressor.models.peak import training_peak
 from m2_train import checkpoint, distributed
 from m2_train.config import RESUMABLE, TrainConfig
 from m2_train.data import loader, open_split
@@ -56,6 +58,36 @@ def optimizer_for(model: torch.nn.Module, tc: TrainConfig, fused: bool) -> torch
     return torch.optim.AdamW(groups, lr=tc.lr, betas=(0.9, 0.95), fused=fused)
 
 
+def train_step(
+    model: M2, optimizer: torch.optim.Optimizer, micro: list[torch.Tensor], pad_id: int, world: World, clip: float
+) -> dict[str, torch.Tensor]:
+    """One optimizer step on this rank's micro-batches of records (on the device): the gradient
+    of the mean NLL over every real id of every rank's micro-batches, clipped.  No host sync:
+    the figures come back as device tensors (this rank's NLL in nats, all ranks' real ids, the
+    gradient norm before clipping), read only when a log line is due."""
+    real = torch.stack([(m != pad_id).sum() for m in micro]).sum().to(torch.float32)
+    if torch.distributed.is_initialized():
+        torch.distributed.all_reduce(real)
+    nll_total = torch.zeros((), device=real.device)
+    for i, tokens in enumerate(micro):
+        model.set_requires_gradient_sync(i == len(micro) - 1)  # FSDP2 reduces the summed gradient once
+        inputs, targets = inputs_and_targets(tokens, pad_id)
+        nll = nll_sum(model(inputs), targets)
+        (nll * world.size / real).backward()  # ranks' gradients are averaged: the global mean NLL
+        nll_total += nll.detach()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {"nll": nll_total, "real": real, "grad_norm": norm.full_tensor() if hasattr(norm, "full_tensor") else norm}
+
+
+def peak_memory(device: torch.device) -> int:
+    """Bytes: the most the device's allocator has held (CUDA), or this process's peak RSS (CPU)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def check_resumable(saved: dict, tc: TrainConfig) -> None:
     changed = [k for k, v in asdict(tc).items() if k not in RESUMABLE and saved.get(k) != v]
     if changed:
@@ -73,8 +105,10 @@ def train(tc: TrainConfig, log: Callable[[str], None] = print) -> dict:
 
 
 def _train(tc: TrainConfig, world: World, log: Callable[[str], None]) -> dict:
-    if tc.batch % world.size:
-        raise ValueError(f"--batch {tc.batch} is not a multiple of the {world.size} processes")
+    if tc.batch % (world.size * tc.grad_accum):
+        raise ValueError(
+            f"--batch {tc.batch} is not a multiple of the {world.size} processes x {tc.grad_accum} micro-batches"
+        )
     split = open_split(tc.shards)
     eval_split = open_split(tc.eval_shards) if tc.eval_shards else None
     manifest = split.manifest
@@ -97,7 +131,8 @@ def _train(tc: TrainConfig, world: World, log: Callable[[str], None]) -> dict:
     shard_model(model, world)
     optimizer = optimizer_for(model, tc, fused=world.device.type == "cuda")
     per_rank = tc.batch // world.size
-    data = iter(loader(split, per_rank, world.rank, world.size, seed=tc.seed))
+    micro = per_rank // tc.grad_accum  # sequences a rank runs at once
+    data = iter(loader(split, micro, world.rank, world.size, seed=tc.seed))
     step = 0
     if resume_from is not None:
         extra = checkpoint.load(tc.out, resume_from, model, optimizer, world)
@@ -109,46 +144,52 @@ def _train(tc: TrainConfig, world: World, log: Callable[[str], None]) -> dict:
     log(
         f"M2 {tc.model}: {cfg.parameters_without_embeddings():,} parameters without embeddings, vocabulary "
         f"{cfg.vocab_size:,}; {world.size} process(es) on {world.device.type}; {split.records:,} records of "
-        f"{cfg.seq_len} ids, {tc.batch} per step"
+        f"{cfg.seq_len} ids, {tc.batch} per step ({tc.grad_accum} micro-batch(es) of {micro} a rank)"
     )
+    distributed.barrier()  # every rank measures its share of the machine at once
+    peak, peak_what = training_peak(world.device)
+    peak *= world.size
+    log(f"MFU against {world.size} x {peak_what}")
     result: dict = {}
-    window = [0.0, 0.0]  # NLL nats and real ids since the last log line
+    window = torch.zeros(2, dtype=torch.float64, device=world.device)  # NLL nats, real ids since the last log
     bytes_per_id = manifest["counts"]["raw_bytes"] / manifest["counts"]["tokens"]
     started = time.perf_counter()
     model.train()
     while step < tc.steps:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, tc)
-        batch = next(data)
-        tokens = torch.from_numpy(batch["ids"]).to(world.device)
-        inputs, targets = inputs_and_targets(tokens, split.pad_id)
-        nll = nll_sum(model(inputs), targets)
-        real = distributed.sum_all([float((targets >= 0).sum())], world.device)[0]
-        (nll * world.size / real).backward()  # ranks' gradients are averaged: the global mean NLL
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        batches = [
+            torch.from_numpy(next(data)["ids"]).to(world.device, non_blocking=True) for _ in range(tc.grad_accum)
+        ]
+        out = train_step(model, optimizer, batches, split.pad_id, world, tc.clip)
         step += 1
-        total_nll = distributed.sum_all([nll.item()], world.device)[0]
-        window = [window[0] + total_nll, window[1] + real]
+        window += torch.stack([out["nll"], out["real"]]).to(torch.float64)
         rows = []
         if step % tc.log_every == 0 or step == tc.steps:
+            if torch.distributed.is_initialized():
+                torch.distributed.all_reduce(window[:1])  # every rank's NLL; the ids are all ranks' already
+            nll, real = window.tolist()  # the one host sync, at a log line
             seconds = time.perf_counter() - started
             rows.append(
                 {
                     "step": step,
-                    "loss": window[0] / window[1],
+                    "loss": nll / real,
                     # per byte at the split's mean bytes per id; evaluations count each record's bytes
-                    "bits_per_byte": window[0] / window[1] / math.log(2) / bytes_per_id,
-                    "tokens_per_second": window[1] / seconds,
+                    "bits_per_byte": nll / real / math.log(2) / bytes_per_id,
+                    "tokens_per_second": real / seconds,
                     "lr": learning_rate(step - 1, tc),
+                    "grad_norm": float(out["grad_norm"]),
+                    "mfu": real / seconds * cfg.flops_per_token(training=True) / peak,
+                    "peak_memory_bytes": peak_memory(world.device),
                 }
             )
+            r = rows[-1]
             log(
-                f"step {step:>7}/{tc.steps}  loss {rows[-1]['loss']:.4f}  bits/byte {rows[-1]['bits_per_byte']:.4f}  "
-                f"{rows[-1]['tokens_per_second']:,.0f} tok/s  lr {rows[-1]['lr']:.2e}"
+                f"step {step:>7}/{tc.steps}  loss {r['loss']:.4f}  bits/byte {r['bits_per_byte']:.4f}  "
+                f"{r['tokens_per_second']:,.0f} tok/s  MFU {r['mfu']:.1%}  grad norm {r['grad_norm']:.3f}  "
+                f"peak mem {r['peak_memory_bytes'] / 2**30:.2f} GiB  lr {r['lr']:.2e}"
             )
-            window, started = [0.0, 0.0], time.perf_counter()
+            window, started = torch.zeros_like(window), time.perf_counter()
         if eval_split is not None and (step % tc.eval_every == 0 or step == tc.steps):
             result = evaluate(model, cfg, eval_split, world, tc.eval_batch or per_rank)
             rows.append({"step": step, **{f"eval_{k}": v for k, v in result.items() if k != "tokenizer"}})

@@ -99,9 +99,10 @@ def test_two_processes_learn_bytes_below_the_uniform_baseline(trained, byte_shar
     assert json.loads(proc.stdout.splitlines()[-1])["bits_per_byte"] == pytest.approx(final["eval_bits_per_byte"])
 
 
-def test_killed_and_resumed_run_repeats_every_loss_of_the_uninterrupted_one(tmp_path, byte_shards):
+@pytest.mark.parametrize("accum", [[], ["--grad-accum", "2"]], ids=["one-batch", "two-micro-batches"])
+def test_killed_and_resumed_run_repeats_every_loss_of_the_uninterrupted_one(tmp_path, byte_shards, accum):
     train, _ = byte_shards
-    args = ["train-m2", "--shards", train, *TRAIN, "--steps", "12", "--log-every", "1", "--save-every", "4"]
+    args = ["train-m2", "--shards", train, *TRAIN, "--steps", "12", "--log-every", "1", "--save-every", "4", *accum]
     straight = tmp_path / "straight"
     assert eqinfo(*args, "--out", straight, "--nproc-per-node", "2").returncode == 0
     killed = tmp_path / "killed"
@@ -129,6 +130,24 @@ def test_killed_and_resumed_run_repeats_every_loss_of_the_uninterrupted_one(tmp_
     assert [r["loss"] for r in a] == [r["loss"] for r in b]  # exactly, step after step
     other = eqinfo(*args, "--out", killed, "--lr", "1e-2")
     assert other.returncode != 0 and "lr=0.003 (now 0.01)" in other.stderr
+
+
+def test_micro_batches_give_the_one_batch_step(tmp_path, byte_shards):
+    """Two micro-batches of 4 a rank are the records of one batch of 8: the same losses up to the
+    order of float sums, and the log lines carry MFU, gradient norm and peak memory."""
+    train, _ = byte_shards
+    args = ["train-m2", "--shards", train, *TRAIN, "--steps", "6", "--log-every", "1", "--nproc-per-node", "2"]
+    runs = {}
+    for accum in ("1", "2"):
+        proc = eqinfo(*args, "--grad-accum", accum, "--out", tmp_path / accum)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[accum] = metrics(tmp_path / accum)
+    assert [r["loss"] for r in runs["2"]] == pytest.approx([r["loss"] for r in runs["1"]], rel=1e-5)
+    for r in runs["2"]:
+        assert 0 < r["mfu"] < 1 and r["grad_norm"] > 0 and r["peak_memory_bytes"] > 2**20
+    assert "MFU against 2 x float32 GEMM measured" in proc.stdout and "micro-batch(es) of 4 a rank" in proc.stdout
+    bad = eqinfo(*args, "--grad-accum", "3", "--out", tmp_path / "bad")
+    assert bad.returncode != 0 and "--batch 16 is not a multiple of the 2 processes x 3 micro-batches" in bad.stderr
 
 
 def test_bits_per_byte_on_hand_made_shards_is_the_hand_computed_value(tmp_path):

@@ -17,24 +17,7 @@ import torch
 
 from compressor.codecs.equal_info import EqualInfoCodec
 from compressor.models.m1.bytemodel import M1ByteModel, M1Session
-
-
-def matmul_peak_flops(device: torch.device, repeats: int = 5, int8: bool = False) -> float:
-    """Best GEMM rate (FLOP/s, an int8 multiply-add counted as two) of torch on `device` (CPU:
-    with its current threads): fp32, or int8 x int8 -> int32 as M1's fused CPU step runs them."""
-    n = 1024 if device.type == "cpu" else 8192
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    if int8:
-        a, b = (x.clamp(-127, 127).to(torch.int8) for x in (a * 40, b * 40))
-    gemm = torch._int_mm if int8 else torch.mm
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        gemm(a, b)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best
+from compressor.models.peak import matmul_peak_flops
 
 
 class CountingModel:

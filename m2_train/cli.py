@@ -63,6 +63,12 @@ def _without_option(argv: list[str], name: str) -> list[str]:
 @click.option("--eval-every", type=click.IntRange(min=1), default=TrainConfig.eval_every, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=TrainConfig.save_every, show_default=True)
 @click.option("--eval-batch", type=click.IntRange(min=1), help="Sequences per rank in evaluation.")
+@click.option(
+    "--eval-records",
+    type=click.IntRange(min=1),
+    help="Periodic evaluations score the held-out split's first N records (to a document's end); the last "
+    "scores all [default: all].",
+)
 @click.option("--activation-checkpointing", is_flag=True, help="Recompute each block in the backward pass.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile each block (GPU).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="[default: cuda where there is one]")

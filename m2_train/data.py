@@ -78,13 +78,25 @@ def loader(split: Split, batch: int, rank: int, world: int, seed: int):
     )
 
 
-def every_record(split: Split, batch: int, rank: int, world: int) -> Iterator[dict[str, np.ndarray]]:
-    """Each record of the split exactly once over all ranks (rank r: records r, r + world, ...),
-    in batches of up to `batch`: what an exact evaluation needs."""
+def whole_documents(source, limit: int) -> int:
+    """The fewest records from the first that hold at least `limit` and end at a document's end:
+    their ids are exactly the ids of the documents that end in them, so bits/byte stays exact."""
+    end = min(limit, len(source))
+    while end < len(source) and Record.from_bytes(source[end]).continues:
+        end += 1
+    return end
+
+
+def every_record(
+    split: Split, batch: int, rank: int, world: int, limit: int | None = None
+) -> Iterator[dict[str, np.ndarray]]:
+    """Each record of the split (or of its first `limit`, to a document's end) exactly once over
+    all ranks (rank r: records r, r + world, ...), in batches of up to `batch`: what an exact
+    evaluation needs."""
     import grain
 
     source = grain.sources.ArrayRecordDataSource(split.paths)
-    mine = range(rank, len(source), world)
+    mine = range(rank, len(source) if limit is None else whole_documents(source, limit), world)
     for start in range(0, len(mine), batch):
         rows = [parse(source[i], split.pad_id) for i in mine[start : start + batch]]
         yield {"ids": np.stack([r["ids"] for r in rows]), "raw_bytes": np.array([r["raw_bytes"] for r in rows])}

@@ -43,12 +43,14 @@ def position_hits(logits: torch.Tensor, targets: torch.Tensor, positions: int) -
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, cfg: M2Config, split: Split, world: World, batch: int) -> dict:
-    """Every record of the split once, each rank its share (in lockstep: a rank out of records
-    runs all-PAD batches, since a sharded model's forward needs every rank)."""
+def evaluate(
+    model: torch.nn.Module, cfg: M2Config, split: Split, world: World, batch: int, limit: int | None = None
+) -> dict:
+    """Every record of the split (or of its first `limit`) once, each rank its share (in lockstep:
+    a rank out of records runs all-PAD batches, since a sharded model's forward needs every rank)."""
     was_training = model.training
     model.eval()
-    it = every_record(split, batch, world.rank, world.size)
+    it = every_record(split, batch, world.rank, world.size, limit)
     nll = ids = raw = 0.0
     positions = window_ids(split.manifest["tokenizer"])
     hits = torch.zeros(positions, dtype=torch.float64, device=world.device)

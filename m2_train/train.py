@@ -191,7 +191,8 @@ def _train(tc: TrainConfig, world: World, log: Callable[[str], None]) -> dict:
             )
             window, started = torch.zeros_like(window), time.perf_counter()
         if eval_split is not None and (step % tc.eval_every == 0 or step == tc.steps):
-            result = evaluate(model, cfg, eval_split, world, tc.eval_batch or per_rank)
+            limit = None if step == tc.steps else tc.eval_records  # the whole split at the end
+            result = evaluate(model, cfg, eval_split, world, tc.eval_batch or per_rank, limit)
             rows.append({"step": step, **{f"eval_{k}": v for k, v in result.items() if k != "tokenizer"}})
             log(
                 f"eval at step {step}: {result['bits_per_byte']:.4f} bits/byte "

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from compressor.io.corpus import read_documents
 from compressor.shards import shardset
 from compressor.shards.records import Record, digest, doc_rows
+from compressor.shards.shardset import read_shard
 from compressor.tokenizers import parse_spec
 from m2_train.checkpoint import CONFIG_FILE, MODEL_FILE, load_exported, write_config
 from m2_train.data import open_split
@@ -148,6 +149,20 @@ def test_micro_batches_give_the_one_batch_step(tmp_path, byte_shards):
     assert "MFU against 2 x float32 GEMM measured" in proc.stdout and "micro-batch(es) of 4 a rank" in proc.stdout
     bad = eqinfo(*args, "--grad-accum", "3", "--out", tmp_path / "bad")
     assert bad.returncode != 0 and "--batch 16 is not a multiple of the 2 processes x 3 micro-batches" in bad.stderr
+
+
+def test_periodic_evaluations_score_the_first_records_and_the_last_all(tmp_path, byte_shards):
+    train, held = byte_shards
+    args = ["train-m2", "--shards", train, "--eval-shards", held, *TRAIN, "--steps", "4", "--eval-every", "2"]
+    proc = eqinfo(*args, "--eval-records", "3", "--out", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    evals = [r for r in metrics(tmp_path / "run") if "eval_ids" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    records = [Record.from_bytes(b) for p in open_split(held).paths for b in read_shard(p)]
+    end = next(k for k in range(3, len(records)) if not records[k].continues)  # record 3 on, to a document's end
+    assert evals[0]["eval_ids"] == sum(r.ids.size for r in records[:end])
+    assert evals[0]["eval_raw_bytes"] == sum(r.raw_bytes for r in records[:end]) > 0
+    assert evals[1]["eval_ids"] == sum(r.ids.size for r in records) > evals[0]["eval_ids"]
 
 
 def test_bits_per_byte_on_hand_made_shards_is_the_hand_computed_value(tmp_path):

@@ -1,4 +1,5 @@
-"""`eqinfo bench m2`: what FSDP2 with torchrun costs against a plain training loop.
+"""`eqinfo bench m2`: what FSDP2 with torchrun costs against a plain training loop, and what the
+KV cache saves in generation against recomputing the context at every step.
 
 The reference is a single process, no process group, the same model, batch and data: the
 loop a newcomer would write.  The FSDP2 run is `eqinfo train-m2 --nproc-per-node 2` (gloo on
@@ -8,6 +9,7 @@ CPUs), timed from its own metrics after warm-up, so start-up is left out of both
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,7 @@ import click
 import torch
 
 from m2_train.data import loader, open_split
+from m2_train.generate import continue_ids
 from m2_train.model import M2, SIZES, config_for, inputs_and_targets, nll_sum
 from m2_train.train import TrainConfig, optimizer_for
 
@@ -61,6 +64,21 @@ def fsdp_run(shards: str, size: str, batch: int, steps: int, nproc: int) -> floa
     return len(rates) / sum(1 / r for r in rates)  # windows of equal steps: the harmonic mean
 
 
+def generation_rates(cfg, new: int = 64, rounds: int = 3) -> tuple[float, float]:
+    """New ids per second of `continue_ids` with the KV cache and recomputing every step, in
+    alternation, medians: a random M2 continuing half a context of random ids past its end."""
+    torch.manual_seed(0)
+    model = M2(cfg).eval()
+    prompt = torch.randint(0, cfg.vocab_size - 1, (cfg.seq_len // 2,)).tolist()
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(rounds):
+        for cache in (False, True):
+            started = time.perf_counter()
+            continue_ids(model, prompt, new, 1.0, 0, seed=0, cache=cache)
+            rates[cache].append(new / (time.perf_counter() - started))
+    return statistics.median(rates[True]), statistics.median(rates[False])
+
+
 @click.command("m2")
 @click.option("--shards", required=True, help="A shard prefix of `eqinfo compress` to train on.")
 @click.option("--model", "size", type=click.Choice(list(SIZES)), default="small", show_default=True)
@@ -75,6 +93,7 @@ def bench_m2(shards, size, batch, steps, nproc):
     plain = plain_loop(shards, size, batch, steps)
     fsdp = fsdp_run(shards, size, batch, steps, nproc)
     flops = cfg.flops_per_token(training=True)
+    cached, recomputed = generation_rates(cfg)
     result = {
         "model": size,
         "parameters_without_embeddings": cfg.parameters_without_embeddings(),
@@ -88,11 +107,16 @@ def bench_m2(shards, size, batch, steps, nproc):
         "fsdp_vs_plain": round(fsdp / plain, 3),
         "plain_flops_per_second": round(plain * flops),
         "threads": torch.get_num_threads(),
+        "generation_tokens_per_second_cache": round(cached, 1),
+        "generation_tokens_per_second_recompute": round(recomputed, 1),
+        "generation_cache_speedup": round(cached / recomputed, 2),
     }
     click.echo(
         f"M2 {size} ({result['parameters_without_embeddings']:,} parameters without embeddings, vocabulary "
         f"{cfg.vocab_size:,}), {batch} x {cfg.seq_len} ids per step, {flops / 1e6:,.1f} MFLOPs per training token\n"
         f"plain single-process loop ({result['threads']} threads): {plain:,.0f} tokens/s\n"
-        f"FSDP2, torchrun x {nproc} (gloo):                {fsdp:,.0f} tokens/s = {result['fsdp_vs_plain']:.3f}x"
+        f"FSDP2, torchrun x {nproc} (gloo):                {fsdp:,.0f} tokens/s = {result['fsdp_vs_plain']:.3f}x\n"
+        f"generation, 64 ids after {cfg.seq_len // 2}: KV cache {cached:,.0f} ids/s, recomputing "
+        f"{recomputed:,.0f} ids/s = {result['generation_cache_speedup']:.2f}x"
     )
     click.echo(json.dumps(result))

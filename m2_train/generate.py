@@ -44,7 +44,54 @@ def conditioning(tokenizer: Tokenizer, prompt: bytes) -> tuple[np.ndarray, bytes
     return ids, prompt
 
 
+def pick(logits: torch.Tensor, pad_id: int, temperature: float, top_k: int, generator: torch.Generator) -> int:
+    """The next id from the last position's logits (temperature 0: greedy; top_k 0: all ids)."""
+    logits = logits.float().cpu()
+    logits[pad_id] = -float("inf")  # PAD is never a token of a stream
+    if temperature == 0:
+        return int(logits.argmax())
+    logits = logits / temperature
+    if top_k:
+        logits[logits < torch.topk(logits, min(top_k, logits.numel())).values[-1]] = -float("inf")
+    return int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
+
+
 @torch.no_grad()
+def continue_ids(
+    model: M2, ids: list[int], max_new: int, temperature: float, top_k: int, seed: int, cache: bool = True
+) -> list[int]:
+    """`max_new` ids after `ids`.  M2 sees PAD, then as many of the latest ids as fit, as every
+    training sequence starts: when its context is full it starts again from PAD and the latest
+    half.  With `cache`, a KV cache computes each new position once; without, every step runs
+    the whole context again (the same contexts, so the same logits up to float rounding)."""
+    cfg = model.cfg
+    device = next(model.parameters()).device
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    history = list(ids)
+    window = [cfg.pad_id, *history[max(0, len(history) - cfg.seq_len + 1) :]]
+
+    def logits_after(fed: list[int]) -> torch.Tensor:
+        if not cache:
+            return model(torch.tensor(window, device=device)[None])[0, -1]
+        return model.extend(torch.tensor(fed, device=device)[None], kv)[0, -1]
+
+    kv = model.new_cache()
+    logits, new = logits_after(window), []
+    for _ in range(max_new):
+        choice = pick(logits, cfg.pad_id, temperature, top_k, generator)
+        new.append(choice)
+        history.append(choice)
+        if len(new) == max_new:
+            break
+        if len(window) == cfg.seq_len:  # full: PAD and the latest half, computed afresh
+            window, kv = [cfg.pad_id, *history[-(cfg.seq_len // 2) :]], model.new_cache()
+            logits = logits_after(window)
+        else:
+            window.append(choice)
+            logits = logits_after([choice])
+    return new
+
+
 def sample(
     model: M2,
     tokenizer: Tokenizer,
@@ -55,23 +102,6 @@ def sample(
     seed: int = 0,
 ) -> Sample:
     """Samples `max_new` ids after the prompt's (temperature 0: greedy; top_k 0: all ids)."""
-    cfg = model.cfg
-    device = next(model.parameters()).device
     ids, text = conditioning(tokenizer, prompt)
-    context = [cfg.pad_id, *ids.tolist()]
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    new: list[int] = []
-    for _ in range(max_new):
-        window = torch.tensor(context[-cfg.seq_len :], device=device)[None]
-        logits = model(window)[0, -1].float().cpu()
-        logits[cfg.pad_id] = -float("inf")  # PAD is never a token of a stream
-        if temperature == 0:
-            choice = int(logits.argmax())
-        else:
-            logits = logits / temperature
-            if top_k:
-                logits[logits < torch.topk(logits, min(top_k, logits.numel())).values[-1]] = -float("inf")
-            choice = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
-        new.append(choice)
-        context.append(choice)
+    new = continue_ids(model, ids.tolist(), max_new, temperature, top_k, seed)
     return Sample(text, new, tokenizer.decode_prefix(np.array([*ids.tolist(), *new], dtype=np.int64)))

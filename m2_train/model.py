@@ -80,11 +80,18 @@ class Block(nn.Module):
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """x [B, T, d] -> [B, T, d].  With `cache` (this block's [keys, values] of the positions
+        before x, or empty): x's keys and values join it, and x attends to all of them."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
         q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
-        att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if cache is not None:
+            if cache:
+                k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+            cache[:] = [k, v]
+        # one new position sees every cached one; several (a prompt) are causal among themselves
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1)
         x = x + self.proj(att.transpose(1, 2).reshape(b, t, d))
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
@@ -116,6 +123,21 @@ class M2(nn.Module):
         for block in self.blocks:
             x = checkpoint(block, x, use_reentrant=False) if self.activation_checkpointing else block(x)
         return F.linear(self.ln_f(x), self.embed.weight)
+
+    def extend(self, ids: torch.Tensor, cache: list[list[torch.Tensor]]) -> torch.Tensor:
+        """Inference through a KV cache: ids [B, T] at the positions after the cached ones ->
+        logits [B, T, vocab]; the cache (a [keys, values] per block, empty to start) grows by T.
+        A prompt, then one id at a time, gives what `forward` gives on the whole sequence."""
+        start = cache[0][0].shape[2] if cache and cache[0] else 0
+        if start + ids.shape[1] > self.cfg.seq_len:
+            raise ValueError(f"{start + ids.shape[1]} positions exceed M2's {self.cfg.seq_len}")
+        x = self.embed(ids) + self.pos(torch.arange(start, start + ids.shape[1], device=ids.device))
+        for block, layer in zip(self.blocks, cache, strict=True):
+            x = block(x, layer)
+        return F.linear(self.ln_f(x), self.embed.weight)
+
+    def new_cache(self) -> list[list[torch.Tensor]]:
+        return [[] for _ in self.blocks]
 
 
 def inputs_and_targets(ids: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

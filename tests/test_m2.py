@@ -26,6 +26,7 @@ from m2_train.checkpoint import CONFIG_FILE, MODEL_FILE, load_exported, write_co
 from m2_train.data import open_split
 from m2_train.distributed import World
 from m2_train.evaluate import evaluate, position_hits, window_ids
+from m2_train.generate import continue_ids
 from m2_train.model import IGNORE, M2, config_for
 from pipelines.compress import run
 from pipelines.config import Config
@@ -252,6 +253,29 @@ def test_equal_info_generation_continues_the_prompts_windows(tmp_path, tiny_m1, 
     assert s["ids_used"] <= 12 + tokenizer.encode(prompt).size
 
 
+def test_the_kv_cache_gives_the_whole_sequences_logits():
+    torch.manual_seed(0)
+    model = M2(config_for("tiny", 256, seq_len=16)).eval()
+    ids = torch.randint(0, 256, (2, 16))
+    with torch.no_grad():
+        full, cache = model(ids), model.new_cache()
+        steps = [model.extend(ids[:, :5], cache), *(model.extend(ids[:, t : t + 1], cache) for t in range(5, 16))]
+        assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+        with pytest.raises(ValueError, match="17 positions exceed M2's 16"):
+            model.extend(ids[:, :1], cache)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_generation_with_the_cache_samples_what_recomputing_samples(temperature):
+    """Past M2's 16 positions, so the context starts again from PAD and the latest half, twice."""
+    torch.manual_seed(1)
+    model = M2(config_for("tiny", 256, seq_len=16)).eval()
+    prompt = list(range(40, 60))  # longer than the context: PAD and its last 15 ids
+    cached = continue_ids(model, prompt, 24, temperature, 0, seed=3, cache=True)
+    assert cached == continue_ids(model, prompt, 24, temperature, 0, seed=3, cache=False)
+    assert len(cached) == 24 and 256 not in cached  # never PAD
+
+
 def test_undecodable_ids_are_reported_not_raised(tiny_m1):
     ac = parse_spec(f"ac:v=65536,m1={tiny_m1}")
     prefix = ac.decode_prefix(np.random.default_rng(0).integers(0, 1 << 16, 6))
@@ -307,6 +331,8 @@ def test_bench_m2_compares_fsdp_with_a_plain_loop(byte_shards):
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["plain_tokens_per_second"] > 0 and result["fsdp_tokens_per_second"] > 0
     assert result["training_flops_per_token"] == 3 * config_for("tiny", 256, 128).flops_per_token()
+    assert result["generation_tokens_per_second_cache"] > 0 and result["generation_tokens_per_second_recompute"] > 0
+    assert "KV cache" in proc.stdout
 
 
 def test_a_run_directory_on_gs_saves_resumes_and_exports(gcs, byte_shards):

@@ -9,8 +9,9 @@ A run directory (local or gs://) holds:
     checkpoints/latest          the name of the newest complete checkpoint
     model.safetensors           consolidated weights, written at the end (inference loads only this)
 
-`latest` is written only after every rank has finished its part, so a crash in the middle of
-a save leaves the previous checkpoint in force.  DCP's metadata is pickled: resuming reads only
+Saves run in the background (`Saver`: the state is copied to CPU memory, then written while
+training goes on), and `latest` is written only after every rank has finished its part, so a
+crash in the middle of a save leaves the previous checkpoint in force.  DCP's metadata is pickled: resuming reads only
 checkpoints this run wrote; inference and evaluation read safetensors and JSON, never pickles.
 """
 
@@ -70,22 +71,52 @@ def latest(run: str) -> str | None:
     return storage.read_bytes(path).decode().strip() if storage.exists(path) else None
 
 
-def save(run: str, step: int, model: torch.nn.Module, optimizer, world: World, extra: dict) -> str:
-    """Writes a checkpoint with every rank (`extra`: this rank's loader position and such)."""
-    name = f"step-{step:08d}"
-    path = storage.join(run, CHECKPOINTS, name)
-    model_state, optim_state = get_state_dict(model, optimizer)
-    dcp.save({"model": model_state, "optimizer": optim_state}, storage_writer=_writer(path))
-    extra = {**extra, "step": step, "world": world.size, "rng": rng_state()}
-    storage.write_bytes(storage.join(path, f"rank-{world.rank:05d}.json"), json.dumps(extra).encode())
-    distributed.barrier()
-    if world.main:
-        storage.write_bytes(storage.join(run, CHECKPOINTS, LATEST), name.encode())
-        older = [n for n in storage.list_names(storage.join(run, CHECKPOINTS)) if n.startswith("step-") and n < name]
-        for old in older[: max(0, len(older) - (KEEP - 1))]:
-            storage.remove_tree(storage.join(run, CHECKPOINTS, old))
-    distributed.barrier()
-    return name
+class Saver:
+    """Checkpoints written in the background while training goes on (DCP's async_save: the state
+    is copied to CPU memory at `start`, then written by a thread, its collectives on a gloo group
+    of its own).  `latest` moves to a checkpoint only in `finish`, once every rank's write of it is
+    complete, so a run killed mid-save resumes from the one before."""
+
+    def __init__(self, run: str, world: World, background: bool = True):
+        self.run, self.world, self.background = run, world, background
+        self.group = torch.distributed.new_group(backend="gloo") if background and world.size > 1 else None
+        self.pending: tuple[str, object] | None = None
+
+    def start(self, step: int, model: torch.nn.Module, optimizer, extra: dict) -> str:
+        self.finish()  # one save in flight at a time
+        name = f"step-{step:08d}"
+        path = storage.join(self.run, CHECKPOINTS, name)
+        model_state, optim_state = get_state_dict(model, optimizer)
+        state = {"model": model_state, "optimizer": optim_state}
+        if self.background:
+            done = dcp.async_save(state, storage_writer=_writer(path), process_group=self.group)
+        else:
+            done = dcp.save(state, storage_writer=_writer(path))
+        extra = {**extra, "step": step, "world": self.world.size, "rng": rng_state()}
+        storage.write_bytes(storage.join(path, f"rank-{self.world.rank:05d}.json"), json.dumps(extra).encode())
+        self.pending = (name, done)
+        return name
+
+    def ready(self) -> bool:
+        """Whether this rank's save in flight has finished writing (then `finish` will not wait)."""
+        return self.pending is not None and (not hasattr(self.pending[1], "done") or self.pending[1].done())
+
+    def finish(self) -> None:
+        """Waits for the save in flight on every rank, then makes it `latest` (every rank calls it)."""
+        if self.pending is None:
+            return
+        name, done = self.pending
+        self.pending = None
+        if hasattr(done, "result"):
+            done.result()
+        distributed.barrier()
+        if self.world.main:
+            storage.write_bytes(storage.join(self.run, CHECKPOINTS, LATEST), name.encode())
+            names = storage.list_names(storage.join(self.run, CHECKPOINTS))
+            older = [n for n in names if n.startswith("step-") and n < name]
+            for old in older[: max(0, len(older) - (KEEP - 1))]:
+                storage.remove_tree(storage.join(self.run, CHECKPOINTS, old))
+        distributed.barrier()
 
 
 def load(run: str, name: str, model: torch.nn.Module, optimizer, world: World) -> dict:

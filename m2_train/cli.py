@@ -70,6 +70,14 @@ def _without_option(argv: list[str], name: str) -> list[str]:
     "scores all [default: all].",
 )
 @click.option("--activation-checkpointing", is_flag=True, help="Recompute each block in the backward pass.")
+@click.option(
+    "--sync-save",
+    "async_save",
+    is_flag=True,
+    flag_value=False,
+    default=True,
+    help="Write checkpoints in the step instead of in the background.",
+)
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile each block (GPU).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="[default: cuda where there is one]")
 @click.option(

@@ -27,8 +27,18 @@ class TrainConfig:
     eval_batch: int | None = None  # per process [default: the training batch's share]
     eval_records: int | None = None  # periodic evaluations score the split's first N records; the last, all
     activation_checkpointing: bool = False
+    async_save: bool = True  # checkpoints written in the background (`latest` moves once one is complete)
     compile: bool = False  # torch.compile each block (GPU)
     device: str | None = None  # [default: cuda where there is one]
 
 
-RESUMABLE = ("steps", "log_every", "eval_every", "save_every", "eval_shards", "eval_batch", "eval_records")
+RESUMABLE = (
+    "steps",
+    "log_every",
+    "eval_every",
+    "save_every",
+    "eval_shards",
+    "eval_batch",
+    "eval_records",
+    "async_save",
+)

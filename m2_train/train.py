@@ -134,6 +134,7 @@ def _train(tc: TrainConfig, world: World, log: Callable[[str], None]) -> dict:
     micro = per_rank // tc.grad_accum  # sequences a rank runs at once
     data = iter(loader(split, micro, world.rank, world.size, seed=tc.seed))
     step = 0
+    saver = checkpoint.Saver(tc.out, world, background=tc.async_save)
     if resume_from is not None:
         extra = checkpoint.load(tc.out, resume_from, model, optimizer, world)
         data.set_state(extra["loader"].encode())
@@ -200,8 +201,11 @@ def _train(tc: TrainConfig, world: World, log: Callable[[str], None]) -> dict:
             )
         if rows and world.main:
             checkpoint.append_metrics(tc.out, rows)
+        if rows and saver.pending and not distributed.any_rank(not saver.ready(), world.device):
+            saver.finish()  # checked at log lines only, which sync anyway: the write is done on every rank
         if step % tc.save_every == 0 or step == tc.steps:
-            checkpoint.save(tc.out, step, model, optimizer, world, {"loader": data.get_state().decode()})
+            saver.start(step, model, optimizer, {"loader": data.get_state().decode()})
+    saver.finish()
     checkpoint.export(tc.out, model, world)
     log(f"wrote {storage.join(tc.out, checkpoint.MODEL_FILE)}")
     return result

@@ -22,7 +22,8 @@ from compressor.shards import shardset
 from compressor.shards.records import Record, digest, doc_rows
 from compressor.shards.shardset import read_shard
 from compressor.tokenizers import parse_spec
-from m2_train.checkpoint import CONFIG_FILE, MODEL_FILE, load_exported, write_config
+from m2_train import distributed
+from m2_train.checkpoint import CONFIG_FILE, MODEL_FILE, Saver, latest, load_exported, write_config
 from m2_train.data import open_split
 from m2_train.distributed import World
 from m2_train.evaluate import evaluate, position_hits, window_ids
@@ -101,7 +102,9 @@ def test_two_processes_learn_bytes_below_the_uniform_baseline(trained, byte_shar
     assert json.loads(proc.stdout.splitlines()[-1])["bits_per_byte"] == pytest.approx(final["eval_bits_per_byte"])
 
 
-@pytest.mark.parametrize("accum", [[], ["--grad-accum", "2"]], ids=["one-batch", "two-micro-batches"])
+@pytest.mark.parametrize(
+    "accum", [[], ["--grad-accum", "2"], ["--sync-save"]], ids=["one-batch", "two-micro-batches", "sync-save"]
+)
 def test_killed_and_resumed_run_repeats_every_loss_of_the_uninterrupted_one(tmp_path, byte_shards, accum):
     train, _ = byte_shards
     args = ["train-m2", "--shards", train, *TRAIN, "--steps", "12", "--log-every", "1", "--save-every", "4", *accum]
@@ -164,6 +167,27 @@ def test_periodic_evaluations_score_the_first_records_and_the_last_all(tmp_path,
     assert evals[0]["eval_ids"] == sum(r.ids.size for r in records[:end])
     assert evals[0]["eval_raw_bytes"] == sum(r.raw_bytes for r in records[:end]) > 0
     assert evals[1]["eval_ids"] == sum(r.ids.size for r in records) > evals[0]["eval_ids"]
+
+
+def test_a_save_in_flight_never_becomes_latest(tmp_path, monkeypatch):
+    from conftest import free_port
+
+    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
+        monkeypatch.setenv(key, value)  # restored after the test: later commands must not think they run under torchrun
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    world = distributed.start("cpu")
+    try:
+        model = M2(config_for("tiny", 256, seq_len=16))
+        optimizer = torch.optim.AdamW(model.parameters())
+        saver = Saver(str(tmp_path), world)
+        saver.start(2, model, optimizer, {})
+        assert latest(str(tmp_path)) is None  # written in the background: not in force yet
+        saver.start(4, model, optimizer, {})  # waits for step 2, makes it latest, then starts step 4
+        assert latest(str(tmp_path)) == "step-00000002"
+        saver.finish()
+        assert latest(str(tmp_path)) == "step-00000004"
+    finally:
+        distributed.stop()
 
 
 def test_bits_per_byte_on_hand_made_shards_is_the_hand_computed_value(tmp_path):

@@ -11,8 +11,9 @@ A run directory (local or gs://) holds:
 
 Saves run in the background (`Saver`: the state is copied to CPU memory, then written while
 training goes on), and `latest` is written only after every rank has finished its part, so a
-crash in the middle of a save leaves the previous checkpoint in force.  DCP's metadata is pickled: resuming reads only
-checkpoints this run wrote; inference and evaluation read safetensors and JSON, never pickles.
+crash in the middle of a save leaves the previous checkpoint in force.  DCP's metadata is
+pickled: resuming reads only checkpoints this run wrote; inference and evaluation read
+safetensors and JSON, never pickles.
 """
 
 from __future__ import annotations
@@ -88,10 +89,11 @@ class Saver:
         path = storage.join(self.run, CHECKPOINTS, name)
         model_state, optim_state = get_state_dict(model, optimizer)
         state = {"model": model_state, "optimizer": optim_state}
+        done = None  # a synchronous save is complete on return
         if self.background:
             done = dcp.async_save(state, storage_writer=_writer(path), process_group=self.group)
         else:
-            done = dcp.save(state, storage_writer=_writer(path))
+            dcp.save(state, storage_writer=_writer(path))
         extra = {**extra, "step": step, "world": self.world.size, "rng": rng_state()}
         storage.write_bytes(storage.join(path, f"rank-{self.world.rank:05d}.json"), json.dumps(extra).encode())
         self.pending = (name, done)
@@ -99,7 +101,7 @@ class Saver:
 
     def ready(self) -> bool:
         """Whether this rank's save in flight has finished writing (then `finish` will not wait)."""
-        return self.pending is not None and (not hasattr(self.pending[1], "done") or self.pending[1].done())
+        return self.pending is not None and (self.pending[1] is None or self.pending[1].done())
 
     def finish(self) -> None:
         """Waits for the save in flight on every rank, then makes it `latest` (every rank calls it)."""
@@ -107,7 +109,7 @@ class Saver:
             return
         name, done = self.pending
         self.pending = None
-        if hasattr(done, "result"):
+        if done is not None:
             done.result()
         distributed.barrier()
         if self.world.main:

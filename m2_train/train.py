@@ -159,9 +159,7 @@ def _train(tc: TrainConfig, world: World, log: Callable[[str], None]) -> dict:
     while step < tc.steps:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, tc)
-        batches = [
-            torch.from_numpy(next(data)["ids"]).to(world.device, non_blocking=True) for _ in range(tc.grad_accum)
-        ]
+        batches = [torch.from_numpy(next(data)["ids"]).to(world.device) for _ in range(tc.grad_accum)]
         out = train_step(model, optimizer, batches, split.pad_id, world, tc.clip)
         step += 1
         window += torch.stack([out["nll"], out["real"]]).to(torch.float64)

@@ -14,7 +14,7 @@ from conftest import free_port
 from torch.utils.data import DataLoader
 
 from compressor.io.corpus import read_documents
-from compressor.shards import shardset
+from compressor.shards import shardset, torch_data
 from compressor.shards.records import Record
 from compressor.shards.torch_data import ShardDataset, ShardIterableDataset
 
@@ -59,6 +59,14 @@ def test_map_style_gives_every_record_padded_with_its_mask_and_bytes(shards):
     )
     with pytest.raises(IndexError):
         data[len(data)]
+
+
+def test_readers_stay_few_whatever_the_shard_count(shards, monkeypatch):
+    monkeypatch.setattr(torch_data, "OPEN", 1)
+    data, want = ShardDataset(shards), records(shards)
+    for i in [*range(len(data)), *reversed(range(len(data)))]:  # across every shard, both ways
+        assert data[i]["input_ids"].tolist() == want[i].padded(256).tolist()
+        assert len(data.shards.readers) == 1
 
 
 def test_map_style_batches_through_worker_processes(shards):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import click
 
-from compressor.cli.common import CORPUS, documents
+from compressor.cli.common import CORPUS
+from compressor.io.corpus import CorpusError, read_documents
 
 
 @click.group("analyze")
@@ -52,14 +54,17 @@ def stability(input_path, fit_docs, specs, m1, word_list, n_words, out):
 
     if input_path is None:
         docs, input_path = default_documents(10**6)
-    else:
-        docs = documents(input_path, None, "input")
-    fit, rest = docs[:fit_docs], docs[fit_docs:]
+    else:  # what the analysis reads, not the whole file: the fit documents, then the reuse ones
+        docs = read_documents(input_path)
+    docs = iter(docs)
     specs = specs or (with_model(PAPER_METHODS, f"m1={m1}") if m1 else DEFAULT_SPECS)
     try:
+        fit = list(itertools.islice(docs, fit_docs))
+        if not fit:
+            raise click.ClickException(f"input {input_path} holds no documents")
         listed = word_list.read_text().split() if word_list else st.frequent_words(fit)
         words = st.draw_words(listed, n_words)
-        reuse = st.reuse_documents(rest)
+        reuse = st.reuse_documents(docs)  # reads on only until it has them
         if len(reuse) < st.REUSE_DOCS:
             raise ValueError(
                 f"the documents after the first {fit_docs} hold {len(reuse)} of at least {st.REUSE_BYTES} bytes; "
@@ -67,6 +72,8 @@ def stability(input_path, fit_docs, specs, m1, word_list, n_words, out):
             )
         with fitted_specs(fit, specs) as filled:
             rows = st.analyze(list(zip(specs, filled, strict=True)), words, reuse, out)
+    except CorpusError as exc:
+        raise click.ClickException(str(exc)) from None
     except (ValueError, SpecError) as exc:
         raise click.UsageError(str(exc)) from None
     result = {"input": str(input_path), "sentence": st.SENTENCE, "words": words, "methods": rows}

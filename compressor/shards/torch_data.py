@@ -13,6 +13,7 @@ reader does not survive a fork once the parent has read (a worker crashes or han
 from __future__ import annotations
 
 import bisect
+from collections import OrderedDict
 from collections.abc import Iterator
 
 import numpy as np
@@ -23,6 +24,8 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from compressor.shards import shardset
 from compressor.shards.records import Record
 
+OPEN = 16  # readers a dataset keeps open at once, per process
+
 
 class _Shards:
     """The records of a shard set by global index (shards in manifest order), read lazily."""
@@ -32,7 +35,7 @@ class _Shards:
         self.paths = shardset.local_shards(self.manifest)
         counts = [s["records"] for s in self.manifest["shards"] if s["records"]]
         self.starts = np.concatenate([[0], np.cumsum(counts)]).tolist()
-        self.readers: dict[int, ArrayRecordReader] = {}
+        self.readers: OrderedDict[int, ArrayRecordReader] = OrderedDict()  # the most recently used, at most OPEN
 
     def __len__(self) -> int:
         return self.starts[-1]
@@ -41,12 +44,7 @@ class _Shards:
         if not 0 <= index < len(self):
             raise IndexError(f"record {index} of a shard set of {len(self)}")
         shard = bisect.bisect_right(self.starts, index) - 1
-        if shard not in self.readers:
-            # random access: no readahead, as Grain reads ArrayRecord
-            self.readers[shard] = ArrayRecordReader(
-                self.paths[shard], options="readahead_buffer_size:0", file_reader_buffer_size=32768
-            )
-        reader = self.readers[shard]
+        reader = self.reader(shard)
         reader.seek(index - self.starts[shard])  # one record: no parallel read
         data = reader.read()
         record = Record.from_bytes(data)
@@ -55,12 +53,24 @@ class _Shards:
         mask[: record.ids.size] = 1
         return {"input_ids": ids, "attention_mask": mask, "raw_bytes": torch.tensor(record.raw_bytes)}
 
+    def reader(self, shard: int) -> ArrayRecordReader:
+        """The shard's reader; a shard set of thousands of shards keeps only OPEN files open."""
+        if shard in self.readers:
+            self.readers.move_to_end(shard)
+            return self.readers[shard]
+        while len(self.readers) >= OPEN:
+            self.readers.popitem(last=False)[1].close()
+        # random access: no readahead, as Grain reads ArrayRecord
+        reader = ArrayRecordReader(self.paths[shard], options="readahead_buffer_size:0", file_reader_buffer_size=32768)
+        self.readers[shard] = reader
+        return reader
+
     @property
     def pad_id(self) -> int:
         return int(self.manifest["pad_id"])
 
     def __getstate__(self) -> dict:  # readers stay in the process that opened them
-        return {**self.__dict__, "readers": {}}
+        return {**self.__dict__, "readers": OrderedDict()}
 
 
 class _Described:

@@ -1,14 +1,19 @@
-"""`eqinfo bench m2`: what FSDP2 with torchrun costs against a plain training loop, and what the
-KV cache saves in generation against recomputing the context at every step.
+"""`eqinfo bench m2`: what FSDP2 with torchrun costs against a plain training loop, what the
+chunked loss saves in a training step's peak memory against cross-entropy over whole logits,
+and what the KV cache saves in generation against recomputing the context at every step.
 
 The reference is a single process, no process group, the same model, batch and data: the
 loop a newcomer would write.  The FSDP2 run is `eqinfo train-m2 --nproc-per-node 2` (gloo on
-CPUs), timed from its own metrics after warm-up, so start-up is left out of both.
+CPUs), timed from its own metrics after warm-up, so start-up is left out of both.  Peak memory
+is a step's high-water resident set above the resident set before it (Linux's VmHWM, reset
+through /proc/self/clear_refs), each loss in a fresh process with large blocks returned to the
+system when freed, after a first step that allocates the optimizer's state.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -21,7 +26,8 @@ import torch
 
 from m2_train.data import loader, open_split
 from m2_train.generate import continue_ids
-from m2_train.model import M2, SIZES, config_for, inputs_and_targets, nll_sum
+from m2_train.loss import nll_sum
+from m2_train.model import M2, SIZES, M2Config, config_for, inputs_and_targets
 from m2_train.train import TrainConfig, optimizer_for
 
 WARMUP_STEPS = 5
@@ -40,14 +46,51 @@ def plain_loop(shards: str, size: str, batch: int, steps: int) -> float:
         if step == WARMUP_STEPS:
             started, ids = time.perf_counter(), 0
         tokens = torch.from_numpy(next(data)["ids"])
-        inputs, targets = inputs_and_targets(tokens, split.pad_id)
-        real = int((targets >= 0).sum())
-        (nll_sum(model(inputs), targets) / real).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        ids += real
+        ids += plain_step(model, optimizer, tokens, chunked=True)
     return ids / (time.perf_counter() - started)
+
+
+def plain_step(model: M2, optimizer: torch.optim.Optimizer, tokens: torch.Tensor, chunked: bool) -> int:
+    """One AdamW step on the mean NLL of a batch, by the chunked loss or over whole logits; its real ids."""
+    inputs, targets = inputs_and_targets(tokens, model.cfg.pad_id)
+    real = int((targets >= 0).sum())
+    nll = model(inputs, targets)[0] if chunked else nll_sum(model(inputs), targets)
+    (nll / real).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return real
+
+
+def _resident(field: str) -> int:
+    """Bytes of this process's VmRSS or VmHWM (/proc/self/status counts kB)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field + ":"))
+
+
+def step_peak(cfg: dict, batch: int, chunked: bool) -> int:
+    """Bytes a training step holds at its peak above what is resident before it (run in a fresh
+    process: `peak_memory`)."""
+    torch.manual_seed(0)
+    model = M2(M2Config(**cfg))
+    optimizer = optimizer_for(model, TrainConfig(shards="-", out="-"), fused=False)
+    tokens = torch.randint(0, model.cfg.pad_id, (batch, model.cfg.seq_len))
+    plain_step(model, optimizer, tokens, chunked)  # allocates the optimizer's state
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # VmHWM := VmRSS
+    before = _resident("VmRSS")
+    plain_step(model, optimizer, tokens, chunked)
+    return _resident("VmHWM") - before
+
+
+def peak_memory(cfg: M2Config, batch: int, chunked: bool) -> int:
+    """`step_peak` in a fresh process, blocks over 1 MiB mapped apart (so freed ones leave the RSS)."""
+    code = f"from m2_train.bench import step_peak; print(step_peak({cfg.to_dict()!r}, {batch}, {chunked}))"
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(2**20)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise click.ClickException(f"the peak-memory step failed:\n{proc.stderr[-3000:]}")
+    return int(proc.stdout.split()[-1])
 
 
 def fsdp_run(shards: str, size: str, batch: int, steps: int, nproc: int) -> float:
@@ -85,8 +128,19 @@ def generation_rates(cfg, new: int = 64, rounds: int = 3) -> tuple[float, float]
 @click.option("--batch", type=click.IntRange(min=2), default=16, show_default=True, help="Sequences per step in all.")
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Timed steps.")
 @click.option("--nproc", type=click.IntRange(min=2), default=2, show_default=True)
-def bench_m2(shards, size, batch, steps, nproc):
-    """Tokens/s of FSDP2 under torchrun against a plain single-process loop, and FLOPs per token."""
+@click.option(
+    "--memory-vocab",
+    type=click.IntRange(min=0),
+    default=65536,
+    show_default=True,
+    help="Tokenizer ids of the peak-memory step (the model's size, --memory-batch x the shards' "
+    "sequence length, random ids); 0 skips it.",
+)
+@click.option("--memory-batch", type=click.IntRange(min=1), default=16, show_default=True)
+def bench_m2(shards, size, batch, steps, nproc, memory_vocab, memory_batch):
+    """Tokens/s of FSDP2 under torchrun against a plain single-process loop, and FLOPs per token;
+    a training step's peak memory with the chunked loss against whole logits; generation with
+    and without the KV cache."""
     split = open_split(shards)
     cfg = config_for(size, split.manifest["vocab_size"], split.seq_len)
     steps = -(-steps // WARMUP_STEPS) * WARMUP_STEPS  # whole logging windows
@@ -94,6 +148,15 @@ def bench_m2(shards, size, batch, steps, nproc):
     fsdp = fsdp_run(shards, size, batch, steps, nproc)
     flops = cfg.flops_per_token(training=True)
     cached, recomputed = generation_rates(cfg)
+    memory = {}
+    if memory_vocab:
+        big = config_for(size, memory_vocab, split.seq_len)
+        memory = {f"step_peak_bytes_{k}": peak_memory(big, memory_batch, k == "chunked") for k in ("whole", "chunked")}
+        memory |= {
+            "memory_vocab_size": big.vocab_size,
+            "memory_batch": memory_batch,
+            "chunked_vs_whole_peak": round(memory["step_peak_bytes_chunked"] / memory["step_peak_bytes_whole"], 3),
+        }
     result = {
         "model": size,
         "parameters_without_embeddings": cfg.parameters_without_embeddings(),
@@ -110,6 +173,7 @@ def bench_m2(shards, size, batch, steps, nproc):
         "generation_tokens_per_second_cache": round(cached, 1),
         "generation_tokens_per_second_recompute": round(recomputed, 1),
         "generation_cache_speedup": round(cached / recomputed, 2),
+        **memory,
     }
     click.echo(
         f"M2 {size} ({result['parameters_without_embeddings']:,} parameters without embeddings, vocabulary "
@@ -119,4 +183,10 @@ def bench_m2(shards, size, batch, steps, nproc):
         f"generation, 64 ids after {cfg.seq_len // 2}: KV cache {cached:,.0f} ids/s, recomputing "
         f"{recomputed:,.0f} ids/s = {result['generation_cache_speedup']:.2f}x"
     )
+    if memory:
+        click.echo(
+            f"a training step's peak memory at vocabulary {memory['memory_vocab_size']:,}, {memory_batch} x "
+            f"{split.seq_len} ids: whole logits {memory['step_peak_bytes_whole'] / 2**30:.2f} GiB, chunked loss "
+            f"{memory['step_peak_bytes_chunked'] / 2**30:.2f} GiB = {memory['chunked_vs_whole_peak']:.3f}x"
+        )
     click.echo(json.dumps(result))

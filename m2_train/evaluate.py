@@ -20,7 +20,8 @@ from compressor.tokenizers.spec import VOCABS, Spec
 from m2_train import distributed
 from m2_train.data import Split, every_record
 from m2_train.distributed import World
-from m2_train.model import IGNORE, M2Config, inputs_and_targets, nll_sum
+from m2_train.loss import IGNORE
+from m2_train.model import M2Config, inputs_and_targets
 
 
 def window_ids(tokenizer: str) -> int:
@@ -33,11 +34,11 @@ def window_ids(tokenizer: str) -> int:
     return bits // id_bits if bits % id_bits == 0 else 1
 
 
-def position_hits(logits: torch.Tensor, targets: torch.Tensor, positions: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Correct next-id guesses (argmax) and real targets, per position t mod `positions`."""
+def position_hits(guesses: torch.Tensor, targets: torch.Tensor, positions: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Correct next-id guesses (the argmax ids) and real targets, per position t mod `positions`."""
     where = torch.arange(targets.shape[1], device=targets.device).remainder(positions).expand_as(targets)
     real = targets != IGNORE
-    right = (logits.argmax(-1) == targets) & real
+    right = (guesses == targets) & real
     seen = torch.zeros(positions, dtype=torch.float64, device=targets.device)
     return seen.index_add(0, where[right], right[right].double()), seen.index_add(0, where[real], real[real].double())
 
@@ -63,10 +64,10 @@ def evaluate(
             item = {"ids": np.full((1, split.seq_len), split.pad_id, np.int64), "raw_bytes": np.zeros(1, np.int64)}
         tokens = torch.from_numpy(item["ids"]).to(world.device)
         inputs, targets = inputs_and_targets(tokens, split.pad_id)
-        logits = model(inputs)
-        nll += nll_sum(logits, targets).item()
+        loss, guesses = model(inputs, targets, predict=positions > 1)
+        nll += loss.item()
         if positions > 1:
-            h, n = position_hits(logits, targets, positions)
+            h, n = position_hits(guesses, targets, positions)
             hits, seen = hits + h, seen + n
         ids += int((tokens != split.pad_id).sum())
         raw += int(item["raw_bytes"].sum())

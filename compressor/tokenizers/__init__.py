@@ -6,7 +6,8 @@
 
 Read top-down: spec.py parses a spec, sources.py loads the byte model it names, registry.py
 builds the tokenizer; base.py is the interface, simple.py, coded.py and spm.py the methods,
-check.py the round-trip check, paper.py the paper's table of methods.
+check.py the round-trip check, paper.py the paper's table of methods; hf.py, any spec as a
+`transformers` tokenizer, is imported only by those who ask for it (the `[hf]` extra).
 """
 
 from compressor.tokenizers.base import EncodedDoc, Tokenizer

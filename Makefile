@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CSRC := $(wildcard compressor/coder/csrc/*.c compressor/coder/csrc/*.h)
 EXT := compressor/coder/_coder$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 
-.PHONY: demo test lint build asan fuzz-c clean
+.PHONY: demo test lint build asan fuzz-c gpu-check clean
 
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: $(STAMP)
 
 test: build lint
 	$(PY) -m pytest -q
+
+# Every GPU claim measured in one run (~8 min on one GPU) into build/gpu-check/gpu_check.json;
+# `tools/gpu_check.py --smoke` runs the same checks on a CPU (tests/test_gpu_check.py).
+gpu-check: build
+	$(PY) tools/gpu_check.py --out build/gpu-check
 
 # The C fuzz harness on the plain C core (no Python) under AddressSanitizer + UBSan, leaks
 # included; tests/test_c_harness.py runs a short plain build of it in `make test`.

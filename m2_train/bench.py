@@ -133,11 +133,11 @@ def generation_rates(cfg, new: int = 64, rounds: int = 3) -> tuple[float, float]
     type=click.IntRange(min=0),
     default=65536,
     show_default=True,
-    help="Tokenizer ids of the peak-memory step (the model's size, --memory-batch x the shards' "
-    "sequence length, random ids); 0 skips it.",
+    help="Tokenizer ids of the peak-memory step (the model's size, random ids); 0 skips it.",
 )
 @click.option("--memory-batch", type=click.IntRange(min=1), default=16, show_default=True)
-def bench_m2(shards, size, batch, steps, nproc, memory_vocab, memory_batch):
+@click.option("--memory-seq-len", type=click.IntRange(min=2), default=512, show_default=True)
+def bench_m2(shards, size, batch, steps, nproc, memory_vocab, memory_batch, memory_seq_len):
     """Tokens/s of FSDP2 under torchrun against a plain single-process loop, and FLOPs per token;
     a training step's peak memory with the chunked loss against whole logits; generation with
     and without the KV cache."""
@@ -150,11 +150,12 @@ def bench_m2(shards, size, batch, steps, nproc, memory_vocab, memory_batch):
     cached, recomputed = generation_rates(cfg)
     memory = {}
     if memory_vocab:
-        big = config_for(size, memory_vocab, split.seq_len)
+        big = config_for(size, memory_vocab, memory_seq_len)
         memory = {f"step_peak_bytes_{k}": peak_memory(big, memory_batch, k == "chunked") for k in ("whole", "chunked")}
         memory |= {
             "memory_vocab_size": big.vocab_size,
             "memory_batch": memory_batch,
+            "memory_seq_len": memory_seq_len,
             "chunked_vs_whole_peak": round(memory["step_peak_bytes_chunked"] / memory["step_peak_bytes_whole"], 3),
         }
     result = {
@@ -186,7 +187,7 @@ def bench_m2(shards, size, batch, steps, nproc, memory_vocab, memory_batch):
     if memory:
         click.echo(
             f"a training step's peak memory at vocabulary {memory['memory_vocab_size']:,}, {memory_batch} x "
-            f"{split.seq_len} ids: whole logits {memory['step_peak_bytes_whole'] / 2**30:.2f} GiB, chunked loss "
+            f"{memory_seq_len} ids: whole logits {memory['step_peak_bytes_whole'] / 2**30:.2f} GiB, chunked loss "
             f"{memory['step_peak_bytes_chunked'] / 2**30:.2f} GiB = {memory['chunked_vs_whole_peak']:.3f}x"
         )
     click.echo(json.dumps(result))

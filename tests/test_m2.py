@@ -350,13 +350,17 @@ def test_launcher_joins_two_nodes_through_a_rendezvous(tmp_path, byte_shards):
 
 
 def test_bench_m2_compares_fsdp_with_a_plain_loop(byte_shards):
-    proc = eqinfo("bench", "m2", "--shards", byte_shards[0], "--model", "tiny", "--steps", "5")
+    memory = ["--memory-vocab", "65536", "--memory-batch", "4", "--memory-seq-len", "128"]
+    proc = eqinfo("bench", "m2", "--shards", byte_shards[0], "--model", "tiny", "--steps", "5", *memory)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["plain_tokens_per_second"] > 0 and result["fsdp_tokens_per_second"] > 0
     assert result["training_flops_per_token"] == 3 * config_for("tiny", 256, 128).flops_per_token()
     assert result["generation_tokens_per_second_cache"] > 0 and result["generation_tokens_per_second_recompute"] > 0
     assert "KV cache" in proc.stdout
+    assert result["memory_vocab_size"] == 65537 and result["memory_seq_len"] == 128
+    # whole float32 logits alone are 4 x 128 x 65,537 x 4 bytes = 128 MiB, a chunk's 64 MiB at most
+    assert 0 < result["step_peak_bytes_chunked"] < result["step_peak_bytes_whole"]
 
 
 def test_a_run_directory_on_gs_saves_resumes_and_exports(gcs, byte_shards):

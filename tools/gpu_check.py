@@ -6,7 +6,7 @@ figures and whether it held, and the run goes on past a failed check.  On one GP
 
 - m1: trains a paper-size M1 for a minute (its weights do not matter for speed or exactness);
 - m1_coding: EqualInfoAC[b=16] encoded on the GPU and decoded on the CPU, every example exact,
-  in B/s at 256, 1,024 and 4,096 lanes (`eqinfo bench m1`);
+  in B/s at 256, 1,024 and 4,096 lanes (`eqinfo bench m1`), M1's step eager and as CUDA graphs;
 - compress: `eqinfo compress` on the DirectRunner with M1 on the GPU, then every document
   rebuilt from the shards on the CPU (`eqinfo decode-shards`, the GPU hidden);
 - m2: 25m and 113m on those shards (v=65k) in bf16, with and without `--compile`: tokens/s, MFU
@@ -34,11 +34,13 @@ from pathlib import Path
 import click
 
 from compressor.io.demo_text import default_documents
+from compressor.models.m1.integer import GRAPHS_ENV
 
 FULL = {
     "device": "cuda",
     "m1": ["--size", "paper", "--minutes", "1", "--eval-every", "100000"],
     "lanes": [256, 1024, 4096],
+    "cuda_graphs": [False, True],  # M1's step eagerly, then as CUDA graphs (EQINFO_M1_CUDA_GRAPHS)
     "example_bytes": 1024,
     "m2": [("25m", 32), ("113m", 32)],
     "compile": [False, True],
@@ -49,6 +51,7 @@ SMOKE = {
     "device": "cpu",
     "m1": ["--size", "tiny", "--steps", "5", "--eval-every", "100000"],
     "lanes": [2, 4, 8],
+    "cuda_graphs": [False],  # graphs are a GPU's
     "example_bytes": 256,
     "m2": [("tiny", 4)],
     "compile": [False],
@@ -98,9 +101,14 @@ def check_m1_coding(plan: dict, work: Path, docs: list[bytes]) -> dict:
     for lanes in plan["lanes"]:
         text = write_text(docs, work / f"text-{lanes}.jsonl", lanes * plan["example_bytes"])
         args = ["--examples", lanes, "--example-bytes", plan["example_bytes"], "--device", plan["device"]]
-        r = last_json(eqinfo("bench", "m1", "--m1", work / "m1", "--input", text, *args, "--decode-device", "cpu"))
-        rows.append({"lanes": lanes, **{k: r[k] for k in ("raw_bytes", "encode_bytes_s", "decode_bytes_s", "exact")}})
-        rows[-1]["encode_peak_fraction"] = r["encode_peak_fraction"]
+        for graphs in plan["cuda_graphs"]:
+            env = {**os.environ, GRAPHS_ENV: "1" if graphs else "0"}
+            bench = eqinfo(
+                "bench", "m1", "--m1", work / "m1", "--input", text, *args, "--decode-device", "cpu", env=env
+            )
+            r = last_json(bench)
+            figures = ("raw_bytes", "encode_bytes_s", "decode_bytes_s", "exact", "encode_peak_fraction")
+            rows.append({"lanes": lanes, "cuda_graphs": graphs, **{k: r[k] for k in figures}})
     return {"ok": all(r["exact"] for r in rows), "by_lanes": rows}
 
 

@@ -19,6 +19,7 @@ Calibration picks every fixed-point scale from the float model's activations on 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from compressor.models.base import symbols_of
+from compressor.models.m1.graphs import GraphSteps
 from compressor.models.m1.kernels import CpuStep
 from compressor.models.m1.model import BOS, M1, alibi_bias, alibi_slopes
 
@@ -33,6 +35,9 @@ LUT_STEP = 32  # exp table entries per nat
 LUT_NATS = 24  # beyond this a weight is zero
 LUT_ONE = 1 << 15  # exp(0) in the table
 ACT_MAX, RES_MAX = 127, 32767
+# "1": on a GPU, `extend` replays a CUDA graph per lane bucket (graphs.py); opt-in until a GPU
+# check has held its CDFs to the CPU's (`make gpu-check` runs it both ways)
+GRAPHS_ENV = "EQINFO_M1_CUDA_GRAPHS"
 
 
 def exp_table() -> torch.Tensor:
@@ -136,7 +141,8 @@ class IntegerM1:
     """The integer twin of a float M1, built by `calibrate` or loaded from its tensors.
 
     On the CPU, `cdfs` and `extend` run the C kernels of `kernels.py` (`fused=False` keeps the
-    torch path, which every device runs and which defines the arithmetic)."""
+    torch path, which every device runs and which defines the arithmetic); on a GPU with
+    $EQINFO_M1_CUDA_GRAPHS=1, `extend` replays CUDA graphs of that path (`graphs.py`)."""
 
     def __init__(
         self,
@@ -159,6 +165,8 @@ class IntegerM1:
             raise ValueError(f"M1's fused kernels run on the CPU, not {self.device}")
         fused = self.device.type == "cpu" if fused is None else fused
         self.fused = CpuStep(self.t, n_layer, n_head, self.lut, precision) if fused else None
+        graphs = self.device.type == "cuda" and os.environ.get(GRAPHS_ENV) == "1"
+        self.graphs = GraphSteps(self) if graphs else None
 
     # -- construction ---------------------------------------------------------------------
 
@@ -308,6 +316,8 @@ class IntegerM1:
         [len(slots), 258] of the symbol after it (on the CPU): the very CDFs `cdfs` gives at that
         position, since each position's arithmetic is the same and every sum is exact.  Slots
         that form a run (the usual case: every live history fed) are read in place, not gathered."""
+        if self.graphs is not None:
+            return self.graphs.extend(cache, slots, tokens)
         pos_np = cache.length[slots]
         span = int(pos_np.max()) + 1
         cache.reserve(0, span)

@@ -8,7 +8,9 @@ that repeats it.
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,3 +26,15 @@ def test_fuzz_harness_passes(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{ITERATIONS} iterations from seed {SEED}: ok" in result.stdout
+
+
+def test_every_vector_target_writes_the_same_stream():
+    """The coder from floats built for each vector target this CPU runs (plain, AVX2, AVX-512,
+    the extension's clones) writes one stream and decodes it back (tools/bench_targets.py)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench_targets.py"), "--rows", "20000", "--rounds", "1"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    res = json.loads(result.stdout.splitlines()[-1])
+    assert res["same_stream"] and {"plain", "clones"} <= set(res["targets"])

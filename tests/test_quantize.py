@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from compressor.coder import reference as reference_coder
-from compressor.coder.native import check_cdfs, quantize
+from compressor.coder.native import RangeDecoder, RangeEncoder, check_cdfs, quantize
 
 finite = st.floats(0, 2.0**100, width=32, allow_subnormal=True)
 
@@ -44,6 +44,25 @@ def test_quantize_matches_reference_and_is_a_cdf(case):
     assert cdf[0] == 0 and cdf[-1] == 1 << precision
     assert (np.diff(cdf) >= 1).all()
     check_cdfs(cdf[None], precision)
+
+
+@given(prob_rows())
+@settings(max_examples=200, deadline=None)
+def test_coding_from_probabilities_uses_the_reference_intervals(case):
+    """Every symbol of a row coded from the floats (the encoder's interval, the decoder's search,
+    each without the CDF) writes the stream the reference CDF writes, and decodes back."""
+    p, precision = case
+    n = len(p)
+    rows, symbols = np.tile(p, (n, 1)), np.arange(n, dtype=np.int32)
+    cdfs = np.tile(np.array(reference_coder.quantize_row(p, precision), np.int32), (n, 1))
+    ours, theirs = RangeEncoder(precision), RangeEncoder(precision)
+    ours.encode_probs(rows, symbols)
+    theirs.encode_cdfs(cdfs, symbols)
+    data = ours.finish()
+    assert data == theirs.finish()
+    out = np.empty(n, np.int32)
+    RangeDecoder(data[0], precision).decode_probs(rows, out)
+    assert out.tolist() == symbols.tolist()
 
 
 def test_quantize_is_batch_invariant():

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from checkouts import checkout, eqinfo, run
 
-VOLATILE = {"wall_seconds", "started", "runner", "versions", "shards"}
+VOLATILE = {"wall_seconds", "started", "runner", "versions", "shards", "coded_once_for"}  # the last: output paths
 
 
 def specs(fit: str, spm: str, m1: str) -> dict[str, str]:

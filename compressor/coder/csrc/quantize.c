@@ -13,54 +13,87 @@ typedef struct {
     int argmax;
 } row_stats;
 
-/* Validity, fixed-order sum and first argmax.  Non-negative finite floats order like their
- * bit patterns, and every bad value (negative, inf, nan) has a pattern >= 0x7f800000.  (Tracking
- * the argmax's index in the first pass defeats vectorisation; a second, early-exit pass is
- * twice as fast.) */
+/* GCC vector types of VW lanes, a block being LANES / VW of them.  A select inside a loop over
+ * plain arrays does not vectorise; these do, where VW lanes fill a register: GCC splits a wider
+ * type poorly.  The x86-64 clones and AVX2 builds get 8 (one AVX2 register, half an AVX-512 one;
+ * the SSE2 clone, for CPUs older than AVX2, splits it), other targets 4 (SSE2, NEON). */
+#if EQ_VECTOR_CLONES || defined(__AVX2__)
+#define VW 8
+#else
+#define VW 4
+#endif
+enum { SUBS = LANES / VW };
+typedef float vfloat __attribute__((vector_size(4 * VW)));
+typedef uint32_t vuint __attribute__((vector_size(4 * VW)));
+typedef int32_t vint __attribute__((vector_size(4 * VW)));
+
+#if defined(__clang__)
+#define SHUFFLE(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
+#else
+#define SHUFFLE(v, ...) __builtin_shuffle(v, (vuint){__VA_ARGS__})
+#endif
+
+/* The sum of *v's lanes, by halving (a loop over the lanes goes through memory). */
+static inline __attribute__((always_inline)) uint32_t lanes_sum(const vuint *v) {
+#if VW == 8
+    vuint t = *v + SHUFFLE(*v, 4, 5, 6, 7, 0, 1, 2, 3);
+    t += SHUFFLE(t, 2, 3, 0, 1, 6, 7, 4, 5);
+    t += SHUFFLE(t, 1, 0, 3, 2, 5, 4, 7, 6);
+#else
+    vuint t = *v + SHUFFLE(*v, 2, 3, 0, 1);
+    t += SHUFFLE(t, 1, 0, 3, 2);
+#endif
+    return t[0];
+}
+
+/* Validity, fixed-order sum and first argmax in one pass.  Non-negative finite floats order like
+ * their bit patterns, and every bad value (negative, inf, nan) has a pattern >= 0x7f800000.  Each
+ * lane keeps the block of its own first maximum; the row's first argmax is the least element
+ * among the lanes that hold the row's maximum. */
 EQ_VECTOR_KERNEL
 static int stats(const float *p, int n, int precision, row_stats *st) {
     if (n < 2 || n > (1 << precision)) return RC_ERR_ALPHABET;
-    float lane[LANES] = {0};
-    uint32_t mx[LANES] = {0};
+    vfloat sum[SUBS] = {{0}};
+    vuint mx[SUBS] = {{0}}, at[SUBS] = {{0}};
     int i = 0;
     for (; i + LANES <= n; i += LANES) {
-        uint32_t bits[LANES];
-        memcpy(bits, p + i, sizeof bits);
-        for (int j = 0; j < LANES; j++) {
-            lane[j] += p[i + j];
-            mx[j] = bits[j] > mx[j] ? bits[j] : mx[j];
+        for (int h = 0; h < SUBS; h++) {
+            vfloat v;
+            vuint bits;
+            memcpy(&v, p + i + h * VW, sizeof v);
+            memcpy(&bits, &v, sizeof bits);
+            sum[h] += v;
+            vuint gt = (vuint)(bits > mx[h]);
+            mx[h] = (bits & gt) | (mx[h] & ~gt);
+            at[h] = (((vuint){0} + (uint32_t)i) & gt) | (at[h] & ~gt);
         }
     }
+    float lane[LANES];
+    uint32_t lmx[LANES], lat[LANES];
+    memcpy(lane, sum, sizeof lane);
+    memcpy(lmx, mx, sizeof lmx);
+    memcpy(lat, at, sizeof lat);
     for (int j = 0; i < n; i++, j++) {
         uint32_t bits;
         memcpy(&bits, p + i, 4);
         lane[j] += p[i];
-        mx[j] = bits > mx[j] ? bits : mx[j];
+        if (bits > lmx[j]) {
+            lmx[j] = bits;
+            lat[j] = (uint32_t)(i - j);
+        }
     }
-    uint32_t maxbits = 0;
-    for (int j = 0; j < LANES; j++) maxbits = mx[j] > maxbits ? mx[j] : maxbits;
+    uint32_t maxbits = 0, argmax = (uint32_t)n;
+    for (int j = 0; j < LANES; j++) maxbits = lmx[j] > maxbits ? lmx[j] : maxbits;
     if (maxbits >= 0x7f800000u) return RC_ERR_PROBS;
+    for (int j = 0; j < LANES; j++) argmax = lmx[j] == maxbits && lat[j] + j < argmax ? lat[j] + j : argmax;
     double half[LANES / 2];
     for (int j = 0; j < LANES / 2; j++) half[j] = (double)lane[2 * j] + (double)lane[2 * j + 1];
     double total = ((half[0] + half[1]) + (half[2] + half[3])) + ((half[4] + half[5]) + (half[6] + half[7]));
     if (!(total > 0.0)) return RC_ERR_PROBS;
-    for (i = 0; i + LANES <= n; i += LANES) {
-        uint32_t bits[LANES];
-        memcpy(bits, p + i, sizeof bits);
-        int hit = 0;
-        for (int j = 0; j < LANES; j++) hit |= bits[j] == maxbits;
-        if (hit) break;
-    }
-    while (i < n) {
-        uint32_t bits;
-        memcpy(&bits, p + i, 4);
-        if (bits == maxbits) break;
-        i++;
-    }
     st->budget = ((uint32_t)1 << precision) - (uint32_t)n;
     st->pre = total < 0x1p-64 ? 0x1p64f : 1.0f;
     st->scale = (float)((double)st->budget / (total * (double)st->pre));
-    st->argmax = i;
+    st->argmax = (int)argmax;
     return RC_OK;
 }
 
@@ -70,14 +103,38 @@ static inline uint32_t extra(float p, const row_stats *st) {
     return e < st->budget ? e : st->budget;
 }
 
-/* Sum of the extras of all symbols and of those below s. */
+/* extra() of the VW symbols from p on, at once (into *e: a vector return value would change
+ * the ABI between the clones). */
+static inline __attribute__((always_inline)) void extras_of(const float *p, const row_stats *st, vuint *e) {
+    vfloat v;
+    memcpy(&v, p, sizeof v);
+    vuint x = (vuint)__builtin_convertvector((v * st->pre) * st->scale, vint);
+    vuint budget = (vuint){0} + st->budget;
+    vuint small = (vuint)(x < budget);
+    *e = (x & small) | (budget & ~small);
+}
+
+/* Sum of the extras of all symbols and of those below s, in one pass whose trip count does not
+ * depend on s (a tail of s % LANES scalar steps costs a mispredicted branch a symbol). */
 EQ_VECTOR_KERNEL
 static void extras_sum(const float *p, int n, int s, const row_stats *st, uint32_t *used, uint32_t *below) {
-    /* Two plain reductions (a select inside one loop keeps it from vectorising well). */
-    uint32_t b = 0, a = 0;
-    for (int i = 0; i < s; i++) b += extra(p[i], st);
-    for (int i = s; i < n; i++) a += extra(p[i], st);
-    *used = b + a;
+    vuint lanes;
+    for (int j = 0; j < VW; j++) lanes[j] = (uint32_t)j;
+    vuint all = {0}, low = {0};
+    int i = 0;
+    for (; i + VW <= n; i += VW) {
+        vuint e;
+        extras_of(p + i, st, &e);
+        all += e;
+        low += e & (vuint)(lanes + (uint32_t)i < (uint32_t)s);
+    }
+    uint32_t a = lanes_sum(&all), b = lanes_sum(&low);
+    for (; i < n; i++) {
+        uint32_t e = extra(p[i], st);
+        a += e;
+        b += i < s ? e : 0;
+    }
+    *used = a;
     *below = b;
 }
 
@@ -129,14 +186,16 @@ EQ_VECTOR_KERNEL
 static uint32_t extras_blocks(const float *p, int n, const row_stats *st, uint32_t *e, uint32_t *blocks) {
     uint32_t u = 0;
     int i = 0, b = 0;
-    for (; i + 16 <= n; i += 16, b++) {
-        uint32_t bs = 0;
-        for (int j = 0; j < 16; j++) {
-            uint32_t x = extra(p[i + j], st);
-            e[i + j] = x;
-            bs += x;
+    for (; i + LANES <= n; i += LANES, b++) {
+        vuint sums = {0};
+        for (int h = 0; h < SUBS; h++) {
+            vuint x;
+            extras_of(p + i + h * VW, st, &x);
+            memcpy(e + i + h * VW, &x, sizeof x);
+            sums += x;
         }
-        blocks[b] = bs + 16;
+        uint32_t bs = lanes_sum(&sums);
+        blocks[b] = bs + LANES;
         u += bs;
     }
     uint32_t bs = 0;

@@ -29,11 +29,14 @@ static inline int alphabet_ok(size_t n, int precision) {
 }
 
 /* Vector kernels get AVX-512 (x86-64-v4) and AVX2 clones on x86-64; results are identical (no FMA,
- * fixed order, the same IEEE operations at every vector width). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+ * fixed order, the same IEEE operations at every vector width).  EQ_NO_CLONES builds for the
+ * compiler's target alone (tools/bench_targets.py builds each target so). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EQ_NO_CLONES)
 #define EQ_VECTOR_KERNEL __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#define EQ_VECTOR_CLONES 1
 #else
 #define EQ_VECTOR_KERNEL
+#define EQ_VECTOR_CLONES 0
 #endif
 
 #endif

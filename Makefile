@@ -57,7 +57,7 @@ fuzz-c:
 asan: $(STAMP) fuzz-c
 	EQINFO_ASAN=1 $(PY) setup.py --quiet build_ext --inplace --force
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-		$(PY) -m pytest -q tests/test_fuzz.py tests/test_equal_info.py tests/test_range_coder.py tests/test_m1_kernels.py
+		$(PY) -m pytest -q tests/test_fuzz.py tests/test_equal_info.py tests/test_range_coder.py tests/test_quantize.py tests/test_m1_kernels.py
 	EQINFO_WERROR=1 $(PY) setup.py --quiet build_ext --inplace --force
 
 clean:

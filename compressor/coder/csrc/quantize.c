@@ -27,11 +27,8 @@ typedef float vfloat __attribute__((vector_size(4 * VW)));
 typedef uint32_t vuint __attribute__((vector_size(4 * VW)));
 typedef int32_t vint __attribute__((vector_size(4 * VW)));
 
-#if defined(__clang__)
+/* GCC 12 and clang both have __builtin_shufflevector. */
 #define SHUFFLE(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
-#else
-#define SHUFFLE(v, ...) __builtin_shuffle(v, (vuint){__VA_ARGS__})
-#endif
 
 /* The sum of *v's lanes, by halving (a loop over the lanes goes through memory). */
 static inline __attribute__((always_inline)) uint32_t lanes_sum(const vuint *v) {
